@@ -106,11 +106,21 @@ export function describeSoftState(ss: SoftState): string {
   return `lead=${ss.lead} state=${describeRole(ss.raftState)}`;
 }
 
+/**
+ * `from->to type term=T` and the fields the type uses (see Message in types.ts): `log=term/index`
+ * for the entry an append follows or a candidate's last entry; `index=` for what an append
+ * response acknowledges or rejects (a rejection adds `hint=term/index`, the follower's guess of
+ * the last matching entry) and for a read index.
+ */
 export function describeMessage(m: Message): string {
   let s = `${m.from}->${m.to} ${describeMessageType(m.type)} term=${m.term}`;
-  if (m.logTerm !== 0 || m.index !== 0) s += ` log=${m.logTerm}/${m.index}`;
+  if (m.type === MessageType.AppendResponse || m.type === MessageType.ReadIndexResp) {
+    s += ` index=${m.index}`;
+  } else if (m.logTerm !== 0 || m.index !== 0) {
+    s += ` log=${m.logTerm}/${m.index}`;
+  }
   if (m.commit !== 0) s += ` commit=${m.commit}`;
-  if (m.reject) s += ` reject hint=${m.rejectHint}`;
+  if (m.reject) s += m.type === MessageType.AppendResponse ? ` reject hint=${m.logTerm}/${m.rejectHint}` : " reject";
   if (m.context.length > 0) s += ` ctx=${describeBytes(m.context)}`;
   if (m.entries.length > 0) s += ` entries=[${describeEntries(m.entries)}]`;
   if (m.snapshot && m.snapshot.metadata.index !== 0) s += ` snapshot=[${describeSnapshot(m.snapshot)}]`;
@@ -120,7 +130,7 @@ export function describeMessage(m: Message): string {
 /** A multi-line description of a Ready (empty parts left out). */
 export function describeReady(rd: Ready): string {
   const lines: string[] = [];
-  if (rd.softState) lines.push(describeSoftState(rd.softState));
+  if (rd.softState) lines.push(`SoftState ${describeSoftState(rd.softState)}`);
   if (rd.hardState) lines.push(`HardState ${describeHardState(rd.hardState)}`);
   if (rd.readStates.length > 0) lines.push(`ReadStates ${rd.readStates.map((s) => `${s.index}:${describeBytes(s.requestCtx)}`).join(", ")}`);
   if (rd.snapshot) lines.push(`Snapshot ${describeSnapshot(rd.snapshot)}`);

@@ -348,7 +348,11 @@ export class Raft {
 
   private hasUnappliedConfChanges(): boolean {
     if (this.raftLog.applied >= this.raftLog.committed) return false;
-    const ents = this.raftLog.slice(this.raftLog.applied + 1, this.raftLog.committed + 1, Number.MAX_SAFE_INTEGER);
+    // Entries below the first index were compacted into a restored snapshot, whose membership is
+    // already in force: only the entries after it can hold an unapplied change.
+    const lo = Math.max(this.raftLog.applied + 1, this.raftLog.firstIndex());
+    if (lo > this.raftLog.committed) return false;
+    const ents = this.raftLog.slice(lo, this.raftLog.committed + 1, Number.MAX_SAFE_INTEGER);
     return ents.some((e) => e.type === EntryType.ConfChange);
   }
 
@@ -440,7 +444,9 @@ export class Raft {
 
   /** Queue `m` for sending, stamping our id and (for non-vote messages) our term. */
   send(m: Message): void {
-    m.from = this.id;
+    // A forwarded message keeps its sender: the transferee of a TransferLeader, the node that
+    // asked for a read index (so the answer goes back to it).
+    if (m.from === NONE) m.from = this.id;
     if (
       m.type === MessageType.RequestVote ||
       m.type === MessageType.RequestVoteResponse ||
@@ -685,7 +691,9 @@ export class Raft {
    * new configuration.
    */
   applyConfChange(cc: ConfChange): ConfState {
-    const next = this.raftLog.lastIndex() + 1;
+    // A new member starts at the last index (as in etcd), so the leader probes it at once with the
+    // last entry instead of waiting for a heartbeat response or the next proposal.
+    const next = Math.max(this.raftLog.lastIndex(), 1);
     switch (cc.type) {
       case 0 /* AddNode */:
         this.prs.addVoter(cc.nodeId, next);
@@ -741,12 +749,14 @@ export class Raft {
 
   /** Whether a proposal entry list may be accepted given the pending conf change rule. */
   checkConfChangeProposal(es: Entry[], local: boolean): RaftResult {
+    // Recorded only once the whole proposal passes: a refused local batch must leave nothing pending.
+    let pending = this.pendingConfIndex;
     for (let i = 0; i < es.length; i++) {
       const e = es[i]!;
       if (e.type !== EntryType.ConfChange) continue;
       let refused: string | undefined;
-      if (this.pendingConfIndex > this.raftLog.applied) {
-        refused = `a membership change is already pending (index ${this.pendingConfIndex}, applied ${this.raftLog.applied}); propose again after it applies`;
+      if (pending > this.raftLog.applied) {
+        refused = `a membership change is already pending (index ${pending}, applied ${this.raftLog.applied}); propose again after it applies`;
       } else if (es.slice(0, i).some((x) => x.type === EntryType.ConfChange)) {
         refused = "one membership change per proposal";
       }
@@ -756,9 +766,10 @@ export class Raft {
         es[i] = { type: EntryType.Normal, term: 0, index: 0, data: EMPTY_BYTES };
         this.log.info({ raftId: this.id, term: this.term }, `ignoring forwarded conf change: ${refused}`);
       } else {
-        this.pendingConfIndex = this.raftLog.lastIndex() + i + 1;
+        pending = this.raftLog.lastIndex() + i + 1;
       }
     }
+    this.pendingConfIndex = pending;
     return OK;
   }
 }

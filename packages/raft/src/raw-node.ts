@@ -190,7 +190,12 @@ export class RawNode {
       messages: r.msgs,
       mustSync: false,
     };
-    rd.mustSync = rd.entries.length > 0 || (rd.hardState !== undefined && (hard.term !== this.prevHardState.term || hard.vote !== this.prevHardState.vote));
+    // A snapshot replaces the log, and the reply to it tells the leader we hold everything up to
+    // its index: like entries, it must be durable before that reply leaves.
+    rd.mustSync =
+      rd.entries.length > 0 ||
+      rd.snapshot !== undefined ||
+      (rd.hardState !== undefined && (hard.term !== this.prevHardState.term || hard.vote !== this.prevHardState.vote));
     r.msgs = [];
     r.readStates = [];
     // Committed entries are about to leave the uncommitted budget.
@@ -205,7 +210,11 @@ export class RawNode {
     const log = this.raft.raftLog;
     const last = rd.entries[rd.entries.length - 1];
     if (last) log.stableTo(last.index, last.term);
-    if (rd.snapshot) log.stableSnapTo(rd.snapshot.metadata.index);
+    if (rd.snapshot) {
+      log.stableSnapTo(rd.snapshot.metadata.index);
+      // Installing the snapshot applied everything up to its index (etcd's appliedCursor).
+      if (rd.snapshot.metadata.index > log.applied) log.appliedTo(rd.snapshot.metadata.index);
+    }
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastApplied) log.appliedTo(lastApplied.index);
   }

@@ -31,6 +31,11 @@ export function validateRemoteMessage(m: Message, self: number): RaftError | und
   if (m.term === 0 && m.type !== MessageType.Propose && m.type !== MessageType.ReadIndex && m.type !== MessageType.TransferLeader) {
     return bad("term 0 on a message between nodes");
   }
+  if (m.term !== 0 && (m.type === MessageType.Propose || m.type === MessageType.ReadIndex)) {
+    // Raft.send never stamps a term on these (they are forwarded as local requests); one with a
+    // term would depose a leader at a higher term, or trip the send invariant when forwarded.
+    return bad(`term ${m.term} on a forwarded request, which carries no term`);
+  }
   if (m.entries.length > 0) {
     if (m.type !== MessageType.Append && m.type !== MessageType.Propose) return bad("entries on a message type that carries none");
     let prev = m.type === MessageType.Append ? m.index : -1;

@@ -5,12 +5,15 @@
  * raft (a fact about how such tests are built; the code is ours).
  */
 import {
+  EntryType,
   MemoryStorage,
   MessageType,
   NONE,
   Raft,
   ReadOnlyOption,
+  encodeConfChange,
   seededRandom,
+  type ConfChangeType,
   type Entry,
   type Message,
   type RaftConfig,
@@ -201,4 +204,76 @@ export function snapshotAt(index: number, term: number, voters: number[], learne
 /** Every entry of a node's log (stable and unstable), as "term/index" pairs for compact asserts. */
 export function logOf(r: Raft): string[] {
   return r.raftLog.allEntries().map((e) => `${e.term}/${e.index}`);
+}
+
+// ---- helpers for snapshot, membership and leader-transfer tests (appended) ----------------
+
+/** A conf-change entry (index and term are set by the leader when it is proposed). */
+export function confChangeEntry(type: ConfChangeType, nodeId: number): Entry {
+  return { type: EntryType.ConfChange, index: 0, term: 0, data: encodeConfChange({ type, nodeId, context: new Uint8Array(0) }) };
+}
+
+/**
+ * Act as the caller's apply loop for `r`: persist what is unstable, then hand out every committed
+ * entry not yet applied, apply conf changes to `r` (in log order) and mark them applied. Returns
+ * the entries applied. Messages that applying causes stay in `r.msgs`.
+ */
+export function applyCommitted(r: Raft): Entry[] {
+  persistUnstable(r);
+  const applied: Entry[] = [];
+  for (let ents = r.raftLog.nextEntries(); ents.length > 0; ents = r.raftLog.nextEntries()) {
+    for (const e of ents) {
+      if (e.type === EntryType.ConfChange) r.applyConfChange(Raft.confChangeOf(e));
+      applied.push(e);
+    }
+    r.raftLog.appliedTo(ents[ents.length - 1]!.index);
+  }
+  return applied;
+}
+
+// ---- helpers for the paper, election and replication tests (appended) ----------------------
+
+/** A proposal of one normal entry per string, as the caller of node `to` steps it. */
+export function proposalTo(to: number, ...datas: string[]): Message {
+  return msg({ from: to, to, type: MessageType.Propose, entries: datas.map((d) => entry(0, 0, d)) });
+}
+
+/**
+ * A node that restarts with entries of `terms` at indexes 1..n and the hard state `hs` (term
+ * defaults to the last entry's term, as a node that took part in those terms).
+ */
+export function newTestRaftWithLog(
+  id: number,
+  peers: number[],
+  terms: number[],
+  hs: { term?: number; vote?: number; commit?: number } = {},
+  opts: TestRaftOptions = {},
+): Raft {
+  const st = storageWithTerms(peers, terms);
+  st.setHardState({ term: hs.term ?? terms[terms.length - 1] ?? 0, vote: hs.vote ?? NONE, commit: hs.commit ?? 0 });
+  return newTestRaft(id, peers, opts, st);
+}
+
+/** The AppendResponse of a follower that accepts append `m`. */
+export function acceptAppend(m: Message): Message {
+  return msg({ from: m.to, to: m.from, type: MessageType.AppendResponse, term: m.term, index: m.index + m.entries.length });
+}
+
+/**
+ * Make every follower of the newly elected leader `r` acknowledge its empty entry, then drop the
+ * messages that causes, persist the log and mark the commit applied: `r` is left a leader with a
+ * committed log and every follower in Replicate state. Throws if `r` is not a fresh leader.
+ */
+export function commitEmptyEntry(r: Raft): void {
+  if (r.lead !== r.id) throw new Error(`commitEmptyEntry: raft ${r.id} is not leader`);
+  r.bcastAppend();
+  for (const m of readMessages(r)) {
+    if (m.type !== MessageType.Append || m.entries.length !== 1 || m.entries[0]!.data.length !== 0) {
+      throw new Error(`commitEmptyEntry: expected an append of the empty entry, got type ${m.type} with ${m.entries.length} entries`);
+    }
+    r.step(acceptAppend(m));
+  }
+  readMessages(r);
+  persistUnstable(r);
+  r.raftLog.appliedTo(r.raftLog.committed);
 }
