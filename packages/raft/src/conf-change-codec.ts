@@ -65,8 +65,13 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
       context = data.slice(pos, pos + len);
       pos += len;
     } else if (wire === 0) varint();
-    else if (wire === 2) pos += varint();
-    else bad(`unsupported wire type ${wire} for field ${field}`);
+    else if (wire === 1 || wire === 2 || wire === 5) {
+      // Skip an unknown field. Read the length first: `pos += varint()` would add it to the
+      // position before the length prefix was consumed.
+      const len = wire === 1 ? 8 : wire === 5 ? 4 : varint();
+      if (pos + len > data.length) bad(`truncated field ${field}`);
+      pos += len;
+    } else bad(`unsupported wire type ${wire} for field ${field}`);
   }
   if (type !== ConfChangeType.AddNode && type !== ConfChangeType.RemoveNode && type !== ConfChangeType.AddLearnerNode) {
     bad(`unknown change type ${type}`);

@@ -77,11 +77,6 @@ export class ProgressTracker {
     return committedIndex(this.voters, (id) => this.progress.get(id)?.match ?? 0, this.scratch);
   }
 
-  /** Whether this configuration has exactly one voter and it is `id`. */
-  isSingleton(id: number): boolean {
-    return this.voters.length === 1 && this.voters[0] === id && this.learners.length === 0;
-  }
-
   /** Whether a quorum of voters was recently active (always counting `self`). */
   quorumActive(self: number): boolean {
     let active = 0;

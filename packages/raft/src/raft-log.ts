@@ -144,8 +144,8 @@ export class RaftLog {
   }
 
   /**
-   * The term of entry `i`. Out of range (below the dummy entry or above the last) gives 0; a
-   * compacted index throws "Compacted".
+   * The term of entry `i`. Out of range (below the dummy entry at firstIndex() - 1, or above the
+   * last index) gives 0; storage may throw "Compacted" if it compacted concurrently.
    */
   term(i: number): number {
     const dummy = this.firstIndex() - 1;
@@ -183,6 +183,9 @@ export class RaftLog {
   }
 
   matchTerm(i: number, term: number): boolean {
+    // term() answers 0 beyond the last index; a missing entry must not match term 0 (as in etcd,
+    // where term() reports it unavailable), or a follower would ack entries it does not hold.
+    if (i > this.lastIndex()) return false;
     try {
       return this.term(i) === term;
     } catch (e) {

@@ -736,6 +736,7 @@ export class Raft {
     }
     // A smaller quorum may commit entries the old one could not; a new member needs the log.
     if (this.maybeCommit()) {
+      this.releasePendingReadIndexMessages();
       this.bcastAppend();
     } else {
       for (const id of this.prs.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
