@@ -50,8 +50,8 @@ const raftCoreRestrictions = {
     ],
     "no-restricted-globals": [
       "error",
-      ...["setTimeout", "setInterval", "setImmediate", "clearTimeout", "clearInterval", "queueMicrotask", "process", "performance", "fetch"].map(
-        (name) => ({ name, message: "packages/raft is driven by its caller: no timers, clocks or I/O; time comes in through tick()." }),
+      ...["setTimeout", "setInterval", "setImmediate", "clearTimeout", "clearInterval", "queueMicrotask", "process", "performance", "fetch", "console"].map(
+        (name) => ({ name, message: "packages/raft is driven by its caller: no timers, clocks, console or I/O; time comes in through tick() and logs go to the injected RaftLogger." }),
       ),
     ],
     "no-restricted-properties": [
