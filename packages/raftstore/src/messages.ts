@@ -1,0 +1,36 @@
+/**
+ * Everything that travels through the router: messages for a peer (by region id) and messages for
+ * the store. Workers report back only through these (STYLE.md: workers are a task union plus a
+ * runner and never touch peer state directly).
+ */
+import type { raft_cmdpb, raft_serverpb } from "@regionkv/proto";
+import type { Snapshot } from "@regionkv/raft";
+import type { ProposalCallback } from "./proposal.js";
+
+export const PeerTick = { Raft: 0, RaftLogGc: 1, SplitCheck: 2, SchedulerHeartbeat: 3 } as const;
+export type PeerTick = (typeof PeerTick)[keyof typeof PeerTick];
+
+export const StoreTick = { SchedulerStoreHeartbeat: 0, SnapGc: 1 } as const;
+export type StoreTick = (typeof StoreTick)[keyof typeof StoreTick];
+
+export type PeerMsg =
+  /** A raft message from a peer on another store. */
+  | { type: "raftMessage"; msg: raft_serverpb.RaftMessage }
+  /** A command to propose (or a read to serve), settled through `callback`. */
+  | { type: "raftCmd"; request: raft_cmdpb.RaftCmdRequest; callback: ProposalCallback; deadline: number }
+  | { type: "tick"; tick: PeerTick }
+  | { type: "start" }
+  /** From the region worker: the snapshot asked for by peer storage is ready (or failed). */
+  | { type: "snapshotGenerated"; snapshot: Snapshot | undefined; error: string | undefined }
+  /** From the region worker: a received snapshot's data is in the engine (or failed). */
+  | { type: "snapshotApplied"; index: number; ok: boolean; error: string | undefined }
+  /** From the split-check worker: the measured size of the region. */
+  | { type: "regionApproximateSize"; bytes: number; keys: number; splitKey: Buffer | undefined }
+  /** From the raft-log GC worker: the log up to `index` is physically deleted. */
+  | { type: "raftLogGcDone"; index: number };
+
+export type StoreMsg =
+  /** A raft message for a region that has no peer on this store. */
+  | { type: "raftMessage"; msg: raft_serverpb.RaftMessage }
+  | { type: "tick"; tick: StoreTick }
+  | { type: "start" };

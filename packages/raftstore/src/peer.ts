@@ -1,0 +1,456 @@
+/**
+ * A region peer: one raft node of one region on this store. Flow of a write:
+ *
+ *   router mailbox → `onRaftCmd` (checks: leader, epoch, keys, size) → RawNode.propose, a
+ *   Proposal queued at (index, term) → raft worker: `collectReady` adds the Ready's log writes to
+ *   the group-commit batch → commit (fsync) → `sendMessages` → `applyCommitted` adds effects +
+ *   applied index to the apply batch → commit → `afterApply` settles proposals by (index, term),
+ *   serves reads whose read index is applied, runs side effects → `advance`.
+ *
+ * Reads never enter the log: `onRaftCmd` queues them for a ReadIndex round (one round serves
+ * every read queued before it was issued); once the read index is applied they run on a
+ * consistent engine snapshot. Only the leader serves: a follower or a deposed leader answers
+ * NotLeader, so a stale node never answers from stale state.
+ */
+import type { WriteBatch } from "@regionkv/engine";
+import type { raft_serverpb } from "@regionkv/proto";
+import { metapb, raft_cmdpb } from "@regionkv/proto";
+import { ConfChangeType, RawNode, StateRole, decodeConfChange, type Entry, type Ready } from "@regionkv/raft";
+import { applyEntries, type ApplyOutput } from "./apply.js";
+import type { PeerMsg } from "./messages.js";
+import { PeerTick } from "./messages.js";
+import { PeerStorage } from "./peer-storage.js";
+import { Proposal, type ProposalCallback } from "./proposal.js";
+import { messageFromPb, messageToPb } from "./raft-codec.js";
+import { ReadQueue } from "./read-queue.js";
+import type { ProposalFailure, RegionError } from "./region-error.js";
+import { checkKeyInRegion, checkRegionEpoch, keysOf } from "./region-util.js";
+import type { StoreContext } from "./store-context.js";
+
+/** A Ready taken from raft, waiting for the group commit, the apply and advance. */
+export interface PendingReady {
+  rd: Ready;
+}
+
+export class Peer {
+  readonly regionId: number;
+  readonly peerId: number;
+  readonly storage: PeerStorage;
+  readonly raw: RawNode;
+  private readonly ctx: StoreContext;
+  /** Proposals in index order. */
+  private proposals: Proposal[] = [];
+  private readonly reads: ReadQueue;
+  /** Peer id → peer meta, for addressing raft messages and leader hints. */
+  private readonly peerCache = new Map<number, metapb.Peer>();
+  private ticks = { raftLogGc: 0, splitCheck: 0, heartbeat: 0 };
+  stopped = false;
+  /** Bytes written since the last split check (the split checker runs again once it grows). */
+  sizeDiffHint = 0;
+  approximateSize: number | undefined;
+  approximateKeys: number | undefined;
+  /** Log GC: everything below this is physically deleted or queued for deletion. */
+  private lastCompactedIndex: number;
+  private proposedAt = new Map<number, number>();
+
+  constructor(ctx: StoreContext, region: metapb.Region, peerId: number) {
+    this.ctx = ctx;
+    this.regionId = Number(region.id);
+    this.peerId = peerId;
+    this.storage = new PeerStorage(
+      ctx.engine,
+      region,
+      peerId,
+      (regionId) => ctx.schedule({ worker: "region", kind: "generate", regionId }),
+      ctx.cfg.entryCacheLimit,
+    );
+    const seedRandom = ctx.random;
+    this.raw = new RawNode({
+      id: peerId,
+      electionTick: ctx.cfg.raftElectionTimeoutTicks,
+      heartbeatTick: ctx.cfg.raftHeartbeatTicks,
+      storage: this.storage,
+      applied: this.storage.applyState.appliedIndex,
+      maxSizePerMsg: ctx.cfg.raftMaxSizePerMsg,
+      maxInflightMsgs: ctx.cfg.raftMaxInflightMsgs,
+      maxEntryBytes: ctx.cfg.maxRaftEntryBytes,
+      checkQuorum: true,
+      preVote: true,
+      random: seedRandom,
+      logger: {
+        debug: (f, m) => ctx.log.debug({ regionId: this.regionId, peerId, ...f }, m),
+        info: (f, m) => ctx.log.info({ regionId: this.regionId, peerId, ...f }, m),
+        warn: (f, m) => ctx.log.warn({ regionId: this.regionId, peerId, ...f }, m),
+      },
+    });
+    this.reads = new ReadQueue(this.regionId);
+    this.lastCompactedIndex = this.storage.firstIndex();
+    for (const p of region.peers) this.peerCache.set(Number(p.id), p);
+  }
+
+  get region(): metapb.Region {
+    return this.storage.region;
+  }
+
+  get isLeader(): boolean {
+    return this.raw.raft.state === StateRole.Leader;
+  }
+
+  get leaderId(): number {
+    return this.raw.raft.lead;
+  }
+
+  meta(): metapb.Peer {
+    return this.peerCache.get(this.peerId) ?? { id: BigInt(this.peerId), storeId: this.ctx.storeId, role: metapb.PeerRole.Voter };
+  }
+
+  // ---- messages from the router ---------------------------------------------------------
+
+  handle(msg: PeerMsg): void {
+    if (this.stopped) {
+      if (msg.type === "raftCmd") msg.callback({ ok: false, error: { kind: "RegionNotFound", regionId: BigInt(this.regionId) } });
+      return;
+    }
+    switch (msg.type) {
+      case "raftMessage":
+        this.onRaftMessage(msg.msg);
+        return;
+      case "raftCmd":
+        this.onRaftCmd(msg.request, msg.callback, msg.deadline);
+        return;
+      case "tick":
+        this.onTick(msg.tick);
+        return;
+      case "start":
+        // A region whose only voter is this peer needs no election timeout to start serving.
+        if (this.region.peers.length === 1 && Number(this.region.peers[0]!.id) === this.peerId) this.raw.campaign();
+        return;
+      case "snapshotGenerated":
+        this.storage.onSnapshotGenerated(msg.snapshot);
+        if (!msg.snapshot) this.ctx.log.warn({ regionId: this.regionId, peerId: this.peerId, err: msg.error }, "snapshot generation failed; raft will ask again");
+        return;
+      case "snapshotApplied":
+      case "regionApproximateSize":
+        if (msg.type === "regionApproximateSize") {
+          this.approximateSize = msg.bytes;
+          this.approximateKeys = msg.keys;
+        }
+        return;
+      case "raftLogGcDone":
+        return;
+      default: {
+        const never: never = msg;
+        throw new Error(`unknown peer message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private onRaftMessage(m: raft_serverpb.RaftMessage): void {
+    if (!m.message) return;
+    if (m.fromPeer) this.peerCache.set(Number(m.fromPeer.id), m.fromPeer);
+    if (m.toPeer && Number(m.toPeer.id) !== this.peerId) {
+      this.ctx.log.debug({ regionId: this.regionId, peerId: this.peerId, to: String(m.toPeer.id) }, "raft message for another peer id; dropped");
+      return;
+    }
+    let raftMsg;
+    try {
+      raftMsg = messageFromPb(m.message);
+    } catch (e) {
+      this.ctx.log.warn({ regionId: this.regionId, peerId: this.peerId, err: String(e) }, "malformed raft message; dropped");
+      return;
+    }
+    const r = this.raw.step(raftMsg);
+    if (!r.ok && r.error.code !== "StepPeerNotFound") {
+      this.ctx.log.debug({ regionId: this.regionId, peerId: this.peerId, err: r.error.message }, "raft message refused");
+    }
+  }
+
+  private onTick(tick: PeerTick): void {
+    switch (tick) {
+      case PeerTick.Raft:
+        this.raw.tick();
+        this.expireProposals();
+        return;
+      case PeerTick.RaftLogGc:
+        this.onRaftLogGcTick();
+        return;
+      case PeerTick.SplitCheck:
+        this.onSplitCheckTick();
+        return;
+      case PeerTick.SchedulerHeartbeat:
+        this.onHeartbeatTick();
+        return;
+      default: {
+        const never: never = tick;
+        throw new Error(`unknown tick ${String(never)}`);
+      }
+    }
+  }
+
+  // ---- proposals and reads --------------------------------------------------------------
+
+  private notLeader(): RegionError {
+    const lead = this.raw.raft.lead;
+    return { kind: "NotLeader", regionId: BigInt(this.regionId), leader: lead !== 0 ? this.peerCache.get(lead) : undefined };
+  }
+
+  private onRaftCmd(req: raft_cmdpb.RaftCmdRequest, callback: ProposalCallback, deadline: number): void {
+    const fail = (error: ProposalFailure) => {
+      this.ctx.metrics.proposals.inc({ kind: req.adminRequest ? "admin" : "write", result: error.kind });
+      callback({ ok: false, error });
+    };
+    const header = req.header;
+    if (header?.peer && header.peer.storeId !== 0n && header.peer.storeId !== this.ctx.storeId) {
+      return fail({ kind: "StoreNotMatch", requestStoreId: header.peer.storeId, actualStoreId: this.ctx.storeId });
+    }
+    if (!this.isLeader) return fail(this.notLeader());
+    if (header && header.term !== 0n && BigInt(this.raw.raft.term) > header.term + 1n) {
+      return fail({ kind: "StaleCommand" });
+    }
+    const epochErr = checkRegionEpoch(req, this.region);
+    if (epochErr) return fail(epochErr);
+
+    if (req.adminRequest) return this.proposeAdmin(req, callback, deadline, fail);
+
+    const isRead = req.requests.length > 0 && req.requests.every((r) => r.cmdType === raft_cmdpb.CmdType.Get || r.cmdType === raft_cmdpb.CmdType.Snap);
+    const isWrite = req.requests.every(
+      (r) => r.cmdType === raft_cmdpb.CmdType.Put || r.cmdType === raft_cmdpb.CmdType.Delete || r.cmdType === raft_cmdpb.CmdType.DeleteRange,
+    );
+    if (req.requests.length === 0 || (!isRead && !isWrite)) {
+      return fail({ kind: "InvalidRequest", message: "a raft command must hold only reads (Get/Snap) or only writes (Put/Delete/DeleteRange), and at least one" });
+    }
+    for (const key of keysOf(req)) {
+      const keyErr = checkKeyInRegion(key, this.region);
+      if (keyErr) return fail(keyErr);
+    }
+    if (isRead) {
+      this.reads.push(req, callback, deadline);
+      return;
+    }
+    if (this.proposals.length >= this.ctx.cfg.maxPendingProposalsPerPeer) {
+      return fail({ kind: "ServerIsBusy", reason: `region ${this.regionId} has ${this.proposals.length} proposals in flight`, backoffMs: 50n });
+    }
+    this.propose(req, callback, deadline, fail);
+  }
+
+  private proposeAdmin(req: raft_cmdpb.RaftCmdRequest, callback: ProposalCallback, deadline: number, fail: (e: ProposalFailure) => void): void {
+    const admin = req.adminRequest!;
+    switch (admin.cmdType) {
+      case raft_cmdpb.AdminCmdType.TransferLeader: {
+        // Not a log entry: the leader starts the transfer and answers at once.
+        const to = admin.transferLeader?.peer;
+        if (!to) return fail({ kind: "InvalidRequest", message: "TransferLeader without a target peer" });
+        this.raw.transferLeader(Number(to.id));
+        callback({
+          ok: true,
+          response: { header: { error: undefined, uuid: Buffer.alloc(0), currentTerm: BigInt(this.raw.raft.term) }, responses: [], adminResponse: { cmdType: admin.cmdType, transferLeader: {} } },
+        });
+        return;
+      }
+      case raft_cmdpb.AdminCmdType.CompactLog:
+        this.propose(req, callback, deadline, fail);
+        return;
+      default:
+        return fail({ kind: "InvalidRequest", message: `admin command ${admin.cmdType} is not supported yet (membership change and split arrive with multi-raft)` });
+    }
+  }
+
+  private propose(req: raft_cmdpb.RaftCmdRequest, callback: ProposalCallback, deadline: number, fail: (e: ProposalFailure) => void): void {
+    const data = raft_cmdpb.RaftCmdRequest.encode(req).finish();
+    if (data.byteLength > this.ctx.cfg.maxRaftEntryBytes) {
+      return fail({ kind: "RaftEntryTooLarge", regionId: BigInt(this.regionId), entrySize: BigInt(data.byteLength) });
+    }
+    const before = this.raw.raft.raftLog.lastIndex();
+    const r = this.raw.propose(data);
+    if (!r.ok) {
+      if (r.error.code === "EntryTooLarge") return fail({ kind: "RaftEntryTooLarge", regionId: BigInt(this.regionId), entrySize: BigInt(data.byteLength) });
+      // Dropped: not leader any more, a leader transfer in progress, or flow control.
+      return fail(this.raw.raft.state === StateRole.Leader ? { kind: "ServerIsBusy", reason: r.error.message, backoffMs: 20n } : this.notLeader());
+    }
+    const index = this.raw.raft.raftLog.lastIndex();
+    if (index !== before + 1) throw new Error(`region ${this.regionId}: proposal appended at ${index}, expected ${before + 1}`);
+    const p = new Proposal(callback, deadline);
+    p.index = index;
+    p.term = this.raw.raft.term;
+    this.proposals.push(p);
+    this.proposedAt.set(index, this.ctx.clock.now());
+    this.ctx.metrics.proposals.inc({ kind: req.adminRequest ? "admin" : "write", result: "proposed" });
+  }
+
+  private expireProposals(): void {
+    const now = this.ctx.clock.now();
+    if (this.proposals.length > 0 && this.proposals[0]!.deadline <= now) {
+      // Settled as timed out; the entry may still apply later (the client must not assume either).
+      for (const p of this.proposals) {
+        if (p.deadline <= now) p.fail({ kind: "Timeout", message: `region ${this.regionId}: proposal at index ${p.index} not applied before its deadline; it may still apply` });
+      }
+      this.proposals = this.proposals.filter((p) => !p.isSettled);
+    }
+    this.reads.expire(now);
+  }
+
+  // ---- the Ready cycle (called by the raft worker) ---------------------------------------
+
+  /** Take a Ready if there is one: its log writes go into the group-commit batch `wb`. */
+  collectReady(wb: WriteBatch): PendingReady | undefined {
+    // Reads queued this round share one ReadIndex request.
+    if (this.reads.hasUnsent()) {
+      if (this.isLeader) this.raw.readIndex(this.reads.issue());
+      else this.reads.failAll(this.notLeader());
+    }
+    if (!this.raw.hasReady()) return undefined;
+    const rd = this.raw.ready();
+    if (rd.softState && rd.softState.raftState !== StateRole.Leader) {
+      // No longer leader: queued reads can never be confirmed by us.
+      this.reads.failAll(this.notLeader());
+    }
+    this.storage.saveReadyState(rd, wb);
+    return { rd };
+  }
+
+  /** After the group commit: the messages may leave. */
+  sendMessages(p: PendingReady): void {
+    for (const m of p.rd.messages) {
+      const to = this.peerCache.get(m.to);
+      if (!to) {
+        this.ctx.log.debug({ regionId: this.regionId, peerId: this.peerId, to: m.to }, "no address for raft peer; message dropped");
+        continue;
+      }
+      const msg: raft_serverpb.RaftMessage = {
+        regionId: BigInt(this.regionId),
+        fromPeer: this.meta(),
+        toPeer: to,
+        message: messageToPb(m),
+        regionEpoch: this.region.regionEpoch,
+        isTombstone: false,
+        startKey: this.region.startKey,
+        endKey: this.region.endKey,
+      };
+      if (!this.ctx.transport.send(msg)) {
+        this.ctx.metrics.messagesDropped.inc();
+        this.raw.reportUnreachable(m.to);
+      }
+    }
+  }
+
+  /** Apply the Ready's committed entries into the shared apply batch. */
+  applyCommitted(p: PendingReady, wb: WriteBatch): ApplyOutput | undefined {
+    const rd = p.rd;
+    for (const rs of rd.readStates) this.reads.onReadState(rs.index, rs.requestCtx);
+    if (rd.committedEntries.length === 0) return undefined;
+    return applyEntries(this.storage, rd.committedEntries, wb, (e) => this.applyConfChange(e));
+  }
+
+  private applyConfChange(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    // Membership changes come with multi-raft; until then only raft's view changes.
+    if (cc.type === ConfChangeType.AddNode || cc.type === ConfChangeType.RemoveNode || cc.type === ConfChangeType.AddLearnerNode) {
+      this.raw.applyConfChange(cc);
+    }
+  }
+
+  /** After the apply batch is committed: settle proposals, serve reads, side effects, advance. */
+  afterApply(p: PendingReady, out: ApplyOutput | undefined): void {
+    if (out) {
+      const now = this.ctx.clock.now();
+      for (const res of out.results) this.settleAt(res.index, res.term, res.response, now);
+      this.sizeDiffHint += out.writtenBytes;
+      for (const se of out.sideEffects) {
+        if (se.kind === "compactLog") {
+          // The log below the compact index is no longer needed: delete it in the background.
+          const lo = this.lastCompactedIndex;
+          const hi = se.compactIndex + 1;
+          if (hi > lo) this.ctx.schedule({ worker: "raftLogGc", regionId: this.regionId, lo, hi });
+          this.lastCompactedIndex = hi;
+        }
+      }
+    }
+    this.raw.advance(p.rd);
+    this.reads.serveApplied(this.storage.applyState.appliedIndex, this.ctx.engine, this.ctx.metrics, this.region);
+  }
+
+  /** Settle the proposals up to `index`: the one at (index, term) with `resp`, older ones stale. */
+  private settleAt(index: number, term: number, resp: raft_cmdpb.RaftCmdResponse, now: number): void {
+    while (this.proposals.length > 0) {
+      const p = this.proposals[0]!;
+      if (p.index > index) return;
+      this.proposals.shift();
+      const at = this.proposedAt.get(p.index);
+      this.proposedAt.delete(p.index);
+      if (p.index === index && p.term === term) {
+        if (at !== undefined) this.ctx.metrics.applyLatency.observe((now - at) / 1000);
+        p.settle({ ok: true, response: resp });
+        return;
+      }
+      // Its entry was overwritten by another leader's (or never committed): superseded.
+      p.fail({ kind: "StaleCommand" });
+    }
+  }
+
+  // ---- ticks with background work -------------------------------------------------------
+
+  private onRaftLogGcTick(): void {
+    if (!this.isLeader) return;
+    const applied = this.storage.applyState.appliedIndex;
+    const first = this.storage.firstIndex();
+    if (applied <= first || applied - first < this.ctx.cfg.raftLogGcCountLimit) return;
+    // Compact below the slowest follower that is still replicating, but never hold the log
+    // beyond the count limit for a follower that is far behind (it will get a snapshot).
+    let compactIndex = applied - 1;
+    const prs = this.raw.raft.prs.progress;
+    for (const [id, pr] of prs) {
+      if (id === this.peerId) continue;
+      if (pr.match >= first && applied - pr.match < this.ctx.cfg.raftLogGcCountLimit) compactIndex = Math.min(compactIndex, pr.match);
+    }
+    if (compactIndex < first) return;
+    const term = this.raw.raft.raftLog.zeroTermOnCompacted(compactIndex);
+    const req: raft_cmdpb.RaftCmdRequest = {
+      header: { regionId: BigInt(this.regionId), peer: this.meta(), readQuorum: false, regionEpoch: this.region.regionEpoch, term: 0n, uuid: Buffer.alloc(0) },
+      requests: [],
+      adminRequest: { cmdType: raft_cmdpb.AdminCmdType.CompactLog, compactLog: { compactIndex: BigInt(compactIndex), compactTerm: BigInt(term) } },
+    };
+    this.propose(req, () => {}, this.ctx.clock.now() + this.ctx.cfg.proposalTimeoutMs, () => {});
+  }
+
+  private onSplitCheckTick(): void {
+    if (!this.isLeader) return;
+    if (this.approximateSize !== undefined && this.sizeDiffHint < this.ctx.cfg.regionSplitSize / 8) return;
+    this.sizeDiffHint = 0;
+    this.ctx.schedule({ worker: "splitCheck", regionId: this.regionId, region: this.region });
+  }
+
+  private onHeartbeatTick(): void {
+    if (!this.isLeader) return;
+    this.ctx.schedule({
+      worker: "scheduler",
+      kind: "regionHeartbeat",
+      region: this.region,
+      leader: this.meta(),
+      approximateSize: this.approximateSize ?? 0,
+      approximateKeys: this.approximateKeys ?? 0,
+      pendingPeers: this.pendingPeers(),
+    });
+  }
+
+  /** Followers whose log is behind the leader's first index (they need a snapshot). */
+  pendingPeers(): metapb.Peer[] {
+    const out: metapb.Peer[] = [];
+    const first = this.storage.firstIndex();
+    for (const [id, pr] of this.raw.raft.prs.progress) {
+      if (id !== this.peerId && pr.match < first - 1) {
+        const p = this.peerCache.get(id);
+        if (p) out.push(p);
+      }
+    }
+    return out;
+  }
+
+  /** Stop: every waiting proposal and read fails with RegionNotFound. */
+  stop(): void {
+    this.stopped = true;
+    const err: RegionError = { kind: "RegionNotFound", regionId: BigInt(this.regionId) };
+    for (const p of this.proposals) p.fail(err);
+    this.proposals = [];
+    this.reads.failAll(err);
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * RaftStore: the multi-raft node of one store. It owns the peers (one per region on this store),
+ * the router, the raft worker, the background workers and the tick driver, and it is what the
+ * server (KV service, raft transport) talks to: `propose` for client commands, `onRaftMessage`
+ * for messages from other stores.
+ *
+ * Modes: `production` ticks on a timer and runs the raft worker whenever mail arrives;
+ * `manual` does nothing by itself: a test calls `tick()`, `poll()` and `runWorkers()`.
+ */
+import crypto from "node:crypto";
+import type { Engine } from "@regionkv/engine";
+import type { metapb} from "@regionkv/proto";
+import { raft_serverpb, type raft_cmdpb, type schedulerpb } from "@regionkv/proto";
+import { seededRandom } from "@regionkv/raft";
+import pino, { type Logger } from "pino";
+import { readStoreIdent } from "./bootstrap.js";
+import { resolveRaftstoreConfig, type RaftstoreConfig } from "./config.js";
+import type { PeerMsg, StoreMsg } from "./messages.js";
+import { StoreTick } from "./messages.js";
+import { RaftstoreMetrics } from "./metrics.js";
+import { Peer } from "./peer.js";
+import { proposalPromise, type ProposalResult } from "./proposal.js";
+import { RaftWorker } from "./raft-worker.js";
+import { Router } from "./router.js";
+import type { SchedulerClient } from "./scheduler-client.js";
+import type { Clock, StoreContext } from "./store-context.js";
+import { TickDriver } from "./tick-driver.js";
+import type { Transport } from "./transport.js";
+import { Workers } from "./workers/workers.js";
+
+export interface RaftStoreOptions {
+  storeId: bigint;
+  engine: Engine;
+  transport: Transport;
+  config?: Partial<RaftstoreConfig>;
+  scheduler?: SchedulerClient;
+  clock?: Clock;
+  logger?: Logger;
+  /** Seed of all randomness (election timeouts); default: random. */
+  seed?: number;
+  mode?: "production" | "manual";
+  metrics?: RaftstoreMetrics;
+}
+
+export interface ProposeOptions {
+  /** Absolute deadline in the store clock's ms; default now + proposalTimeoutMs. */
+  deadline?: number;
+  signal?: AbortSignal;
+}
+
+export class RaftStore {
+  readonly storeId: bigint;
+  readonly cfg: RaftstoreConfig;
+  readonly router: Router;
+  readonly peers = new Map<number, Peer>();
+  readonly metrics: RaftstoreMetrics;
+  readonly log: Logger;
+  readonly workers: Workers;
+  readonly ticker: TickDriver;
+  private readonly ctx: StoreContext;
+  private readonly worker: RaftWorker;
+  private readonly mode: "production" | "manual";
+  private polling = false;
+  private stopped = false;
+  private readonly startTime = Date.now();
+
+  constructor(opts: RaftStoreOptions) {
+    this.storeId = opts.storeId;
+    this.cfg = resolveRaftstoreConfig(opts.config);
+    this.mode = opts.mode ?? "production";
+    this.log = (opts.logger ?? pino({ level: "warn" })).child({ storeId: String(opts.storeId) });
+    this.metrics = opts.metrics ?? new RaftstoreMetrics({ store: String(opts.storeId) });
+    this.router = new Router();
+    const random = seededRandom(opts.seed ?? crypto.randomInt(1, 2 ** 31));
+    const clock = opts.clock ?? { now: () => Date.now() };
+    this.workers = new Workers(
+      {
+        engine: opts.engine,
+        router: this.router,
+        cfg: this.cfg,
+        metrics: this.metrics,
+        log: this.log,
+        scheduler: opts.scheduler,
+        storeStats: () => this.storeStats(),
+      },
+      this.mode === "manual" ? "manual" : "async",
+    );
+    this.ctx = {
+      storeId: opts.storeId,
+      cfg: this.cfg,
+      engine: opts.engine,
+      transport: opts.transport,
+      router: this.router,
+      clock,
+      log: this.log,
+      metrics: this.metrics,
+      random,
+      schedule: (t) => this.workers.schedule(t),
+    };
+    this.worker = new RaftWorker(this.ctx, this.peers, (regionId, msgs) => this.onUnknownRegion(regionId, msgs));
+    this.ticker = new TickDriver(this.cfg, this.router);
+    const ident = readStoreIdent(opts.engine);
+    if (!ident) throw new Error(`${opts.engine.file} is not bootstrapped as a store (no store identity); bootstrap it first`);
+    if (ident.storeId !== opts.storeId) {
+      throw new Error(`${opts.engine.file} belongs to store ${ident.storeId}, not ${opts.storeId}`);
+    }
+    this.loadPeers();
+  }
+
+  get engine(): Engine {
+    return this.ctx.engine;
+  }
+
+  /** Create a peer for every region of this store that is not a tombstone. */
+  private loadPeers(): void {
+    for (const [regionId, state] of this.engine.allRegionStates()) {
+      if (state.state === raft_serverpb.PeerState.Tombstone || !state.region) continue;
+      const me = state.region.peers.find((p) => p.storeId === this.storeId);
+      if (!me) {
+        this.log.warn({ regionId }, "region state has no peer on this store; skipped");
+        continue;
+      }
+      this.addPeer(new Peer(this.ctx, state.region, Number(me.id)));
+    }
+    this.metrics.regionCount.set(this.peers.size);
+    this.log.info({ regions: this.peers.size }, "peers loaded");
+  }
+
+  private addPeer(p: Peer): void {
+    this.peers.set(p.regionId, p);
+    this.router.register(p.regionId);
+  }
+
+  /** Start every peer; in production mode also the tick timer and the raft worker loop. */
+  start(): void {
+    if (this.mode === "production") {
+      this.router.setOnBusy(() => this.schedulePoll());
+      this.ticker.start();
+    }
+    for (const id of this.peers.keys()) this.router.send(id, { type: "start" });
+  }
+
+  private schedulePoll(): void {
+    if (this.polling || this.stopped) return;
+    this.polling = true;
+    setImmediate(() => {
+      this.polling = false;
+      if (this.stopped) return;
+      try {
+        this.poll();
+      } catch (e) {
+        // An engine write failed or an invariant broke: the store cannot go on safely.
+        this.log.fatal({ err: e instanceof Error ? e.stack : String(e) }, "raft worker failed; stopping the store");
+        this.stop();
+        throw e;
+      }
+      if (this.router.hasWork()) this.schedulePoll();
+    });
+  }
+
+  /** One raft worker round plus store mail. Returns whether anything was done. */
+  poll(): boolean {
+    const storeMail = this.router.takeStoreMail();
+    for (const m of storeMail) this.onStoreMsg(m);
+    return this.worker.poll() || storeMail.length > 0;
+  }
+
+  /** Manual mode: one base tick. */
+  tick(): void {
+    this.ticker.tick();
+  }
+
+  /** Manual mode: run queued background tasks. */
+  runWorkers(): Promise<number> {
+    return this.workers.runPending();
+  }
+
+  /**
+   * Propose a command (or serve a read) on the region named in its header. Settles once with the
+   * result; never rejects.
+   */
+  propose(request: raft_cmdpb.RaftCmdRequest, opts: ProposeOptions = {}): Promise<ProposalResult> {
+    const regionId = Number(request.header?.regionId ?? 0n);
+    const deadline = opts.deadline ?? this.ctx.clock.now() + this.cfg.proposalTimeoutMs;
+    return proposalPromise((callback) => {
+      if (this.stopped || !this.router.send(regionId, { type: "raftCmd", request, callback, deadline })) {
+        callback({ ok: false, error: { kind: "RegionNotFound", regionId: BigInt(regionId) } });
+      }
+    }, opts.signal);
+  }
+
+  /** A raft message from another store. */
+  onRaftMessage(msg: raft_serverpb.RaftMessage): void {
+    if (this.stopped) return;
+    const regionId = Number(msg.regionId);
+    if (!this.router.send(regionId, { type: "raftMessage", msg })) this.router.sendStore({ type: "raftMessage", msg });
+  }
+
+  private onUnknownRegion(regionId: number, msgs: PeerMsg[]): void {
+    for (const m of msgs) {
+      if (m.type === "raftCmd") m.callback({ ok: false, error: { kind: "RegionNotFound", regionId: BigInt(regionId) } });
+    }
+  }
+
+  private onStoreMsg(m: StoreMsg): void {
+    switch (m.type) {
+      case "raftMessage":
+        // Peers for unknown regions are created by membership change (multi-raft, next issues).
+        this.log.debug({ regionId: String(m.msg.regionId) }, "raft message for a region with no peer on this store; dropped");
+        return;
+      case "tick":
+        if (m.tick === StoreTick.SchedulerStoreHeartbeat) this.workers.schedule({ worker: "scheduler", kind: "storeHeartbeat" });
+        return;
+      case "start":
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`unknown store message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  storeStats(): schedulerpb.StoreStats {
+    let leaders = 0;
+    for (const p of this.peers.values()) if (p.isLeader) leaders++;
+    void leaders;
+    return {
+      storeId: this.storeId,
+      capacity: 0n,
+      available: 0n,
+      regionCount: this.peers.size,
+      sendingSnapCount: 0,
+      receivingSnapCount: 0,
+      startTime: Math.floor(this.startTime / 1000),
+      applyingSnapCount: 0,
+      isBusy: false,
+      usedSize: BigInt(this.engine.usedBytes()),
+      bytesWritten: 0n,
+      keysWritten: 0n,
+      bytesRead: 0n,
+      keysRead: 0n,
+      interval: undefined,
+    } as schedulerpb.StoreStats;
+  }
+
+  /** Stop: timers off, waiting proposals fail with RegionNotFound. The engine stays open (the caller owns it). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.ticker.stop();
+    for (const p of this.peers.values()) p.stop();
+  }
+
+  /** The leader peer meta of a region as this store sees it (for tests and routing hints). */
+  regionMeta(regionId: number): metapb.Region | undefined {
+    return this.peers.get(regionId)?.region;
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * What the raftstore needs from the scheduler. The next issue plugs in the gRPC client; tests use
+ * a mock. Heartbeat responses (operators) come back through `onRegionHeartbeatResponse`.
+ */
+import type { metapb, schedulerpb } from "@regionkv/proto";
+
+export interface RegionHeartbeat {
+  region: metapb.Region;
+  leader: metapb.Peer;
+  pendingPeers: metapb.Peer[];
+  approximateSize: number;
+  approximateKeys: number;
+}
+
+export interface SchedulerClient {
+  /** Report a region as seen by its leader. */
+  regionHeartbeat(hb: RegionHeartbeat): Promise<void>;
+  /** Report the store's statistics. */
+  storeHeartbeat(stats: schedulerpb.StoreStats): Promise<void>;
+  /** Ids for splitting `region` into `count + 1` regions. */
+  askBatchSplit(region: metapb.Region, count: number): Promise<schedulerpb.SplitID[]>;
+  /** Look up a store (to resolve its address). */
+  getStore(storeId: bigint): Promise<metapb.Store | undefined>;
+}

@@ -1,0 +1,32 @@
+/**
+ * What every peer of a store shares: config, engine, transport, router, clock, logger, metrics
+ * and the worker queues. Passed to peers instead of module-level state, so a test can run many
+ * stores in one process with their own clocks.
+ */
+import type { Engine } from "@regionkv/engine";
+import type { Logger } from "pino";
+import type { RaftstoreConfig } from "./config.js";
+import type { RaftstoreMetrics } from "./metrics.js";
+import type { Router } from "./router.js";
+import type { Transport } from "./transport.js";
+import type { WorkerTask } from "./workers/tasks.js";
+
+export interface Clock {
+  /** Milliseconds (wall clock in production, simulated in tests). */
+  now(): number;
+}
+
+export interface StoreContext {
+  readonly storeId: bigint;
+  readonly cfg: RaftstoreConfig;
+  readonly engine: Engine;
+  readonly transport: Transport;
+  readonly router: Router;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: RaftstoreMetrics;
+  /** Uniform [0, 1): seeds each raft node's election-timeout randomness. */
+  readonly random: () => number;
+  /** Queue background work (region snapshots, log GC, split check, scheduler calls). */
+  schedule(task: WorkerTask): void;
+}

@@ -1,0 +1,21 @@
+/**
+ * Background work, one union for all workers; each worker is a runner for its own variants and
+ * reports back through the router only.
+ */
+import type { metapb } from "@regionkv/proto";
+
+export type WorkerTask =
+  /** Region worker: build a snapshot of the region from a consistent read. */
+  | { worker: "region"; kind: "generate"; regionId: number }
+  /** Region worker: a snapshot's data must replace the region's range. */
+  | { worker: "region"; kind: "apply"; regionId: number; index: number; data: Uint8Array; region: metapb.Region }
+  /** Region worker: delete a destroyed peer's data in [startKey, endKey). */
+  | { worker: "region"; kind: "destroy"; regionId: number; startKey: Buffer; endKey: Buffer }
+  /** Raft-log GC worker: delete entries [lo, hi) of the region's log. */
+  | { worker: "raftLogGc"; regionId: number; lo: number; hi: number }
+  /** Split-check worker: measure the region and find a split key if it is too large. */
+  | { worker: "splitCheck"; regionId: number; region: metapb.Region }
+  /** Scheduler-task worker: a leader's region heartbeat. */
+  | { worker: "scheduler"; kind: "regionHeartbeat"; region: metapb.Region; leader: metapb.Peer; approximateSize: number; approximateKeys: number; pendingPeers: metapb.Peer[] }
+  /** Scheduler-task worker: the store heartbeat. */
+  | { worker: "scheduler"; kind: "storeHeartbeat" };
