@@ -26,6 +26,8 @@ export type PeerMsg =
   | { type: "snapshotApplied"; index: number; ok: boolean; error: string | undefined }
   /** From the split-check worker: the measured size of the region. */
   | { type: "regionApproximateSize"; bytes: number; keys: number; splitKey: Buffer | undefined }
+  /** From the transport: a snapshot sent to `toPeerId` arrived (ok) or did not. */
+  | { type: "snapshotStatus"; toPeerId: number; ok: boolean }
   /** From the raft-log GC worker: the log up to `index` is physically deleted. */
   | { type: "raftLogGcDone"; index: number };
 

@@ -15,7 +15,7 @@
 import type { WriteBatch } from "@regionkv/engine";
 import type { raft_serverpb } from "@regionkv/proto";
 import { metapb, raft_cmdpb } from "@regionkv/proto";
-import { ConfChangeType, RawNode, StateRole, decodeConfChange, type Entry, type Ready } from "@regionkv/raft";
+import { ConfChangeType, RawNode, SnapshotStatus, StateRole, decodeConfChange, type Entry, type Ready } from "@regionkv/raft";
 import { applyEntries, type ApplyOutput } from "./apply.js";
 import type { PeerMsg } from "./messages.js";
 import { PeerTick } from "./messages.js";
@@ -135,6 +135,10 @@ export class Peer {
           this.approximateSize = msg.bytes;
           this.approximateKeys = msg.keys;
         }
+        return;
+      case "snapshotStatus":
+        this.raw.reportSnapshot(msg.toPeerId, msg.ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
+        this.ctx.metrics.snapshots.inc({ kind: "send", result: msg.ok ? "ok" : "error" });
         return;
       case "raftLogGcDone":
         return;

@@ -196,6 +196,11 @@ export class RaftStore {
     if (!this.router.send(regionId, { type: "raftMessage", msg })) this.router.sendStore({ type: "raftMessage", msg });
   }
 
+  /** The transport's report on a snapshot it was asked to send. */
+  reportSnapshotStatus(regionId: number, toPeerId: number, ok: boolean): void {
+    this.router.send(regionId, { type: "snapshotStatus", toPeerId, ok });
+  }
+
   private onUnknownRegion(regionId: number, msgs: PeerMsg[]): void {
     for (const m of msgs) {
       if (m.type === "raftCmd") m.callback({ ok: false, error: { kind: "RegionNotFound", regionId: BigInt(regionId) } });

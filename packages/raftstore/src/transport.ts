@@ -13,7 +13,11 @@ export interface Transport {
   flush(): void;
 }
 
-/** A snapshot was delivered (or not); the transport reports this back so raft can resume. */
+/**
+ * A snapshot was delivered (or not); the transport reports this back so raft can resume
+ * (RaftStore implements it). A MsgSnapshot counts as delivered once the receiving store has the
+ * whole message.
+ */
 export interface SnapshotReporter {
   reportSnapshotStatus(regionId: number, toPeerId: number, ok: boolean): void;
 }
