@@ -14,7 +14,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { raft_serverpb } from "@regionkv/proto";
 import { CF_IDS, type ColumnFamily } from "./column-family.js";
-import { EngineError, fromSqliteError } from "./errors.js";
+import { EngineError, decodeBytes, fromSqliteError, type Decoder } from "./errors.js";
 import { SCHEMA_DDL, SCHEMA_VERSION } from "./schema.js";
 import { kvGet, kvScan } from "./kv-read.js";
 import { EngineSnapshot, type KvPair, type ScanOptions } from "./snapshot.js";
@@ -101,34 +101,40 @@ export class Engine {
     try {
       const initialized = fs.existsSync(path.join(dir, MARKER_FILE));
       if (!fs.existsSync(file)) {
-        if (initialized || !create) {
+        if (initialized) {
           throw new EngineError(
             "Missing",
             `data file ${file} is missing but ${dir} was initialized as a store; restore the file, or remove the directory to start this store empty (its data must then come from replicas)`,
           );
         }
+        if (!create) {
+          throw new EngineError("Missing", `data file ${file} does not exist: ${dir} is not a store's data directory; check the --data path, or allow creating a new store there`);
+        }
       }
-      let db: Database.Database;
+      let db: Database.Database | undefined;
       try {
         db = new Database(file, { timeout: 5000 });
         const mode = db.pragma("journal_mode = WAL", { simple: true });
         if (String(mode).toLowerCase() !== "wal") throw new Error(`could not enable WAL (journal_mode=${String(mode)})`);
         db.pragma("synchronous = FULL");
-        db.exec(SCHEMA_DDL);
-        if (opts.verify) {
-          const res = db.pragma("quick_check", { simple: true });
-          if (res !== "ok") throw new EngineError("Corrupt", `${file} failed SQLite's quick_check: ${String(res)}; restore it from a replica or a backup`);
-        }
-        const v = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: Buffer } | undefined;
-        if (!v) {
-          db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(Buffer.from(String(SCHEMA_VERSION)));
-        } else if (v.value.toString() !== String(SCHEMA_VERSION)) {
+        // Check the version before touching the schema: a newer version's file stays as it was.
+        const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
+        const v = hasMeta ? (db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: Buffer } | undefined) : undefined;
+        if (v && v.value.toString() !== String(SCHEMA_VERSION)) {
           throw new EngineError(
             "SchemaMismatch",
             `${file} has schema version ${v.value.toString()}, this build understands ${SCHEMA_VERSION}; run the regionkv version that wrote it`,
           );
         }
+        db.exec(SCHEMA_DDL);
+        if (opts.verify) {
+          const res = db.pragma("quick_check", { simple: true });
+          if (res !== "ok") throw new EngineError("Corrupt", `${file} failed SQLite's quick_check: ${String(res)}; restore it from a replica or a backup`);
+        }
+        if (!v) db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(Buffer.from(String(SCHEMA_VERSION)));
       } catch (e) {
+        // Close the half-opened connection: left open it would keep the file, WAL and shm open.
+        db?.close();
         throw fromSqliteError(e, file, "opening the database");
       }
       if (!initialized) fs.writeFileSync(path.join(dir, MARKER_FILE), `regionkv store data directory (schema ${SCHEMA_VERSION})\n`);
@@ -348,18 +354,6 @@ function prepareStatements(db: Database.Database): Statements {
     logRange: db.prepare("SELECT idx, term, type, data FROM raft_log WHERE region_id = ? AND idx >= ? AND idx < ? ORDER BY idx"),
     logTerm: db.prepare("SELECT term FROM raft_log WHERE region_id = ? AND idx = ?"),
   };
-}
-
-interface Decoder<T> {
-  decode(input: Uint8Array): T;
-}
-
-function decodeBytes<T>(bytes: Buffer, codec: Decoder<T>, file: string, what: string): T {
-  try {
-    return codec.decode(bytes);
-  } catch (e) {
-    throw new EngineError("BadData", `${file}: ${what} does not decode (${e instanceof Error ? e.message : String(e)}); the file is damaged`, { cause: e });
-  }
 }
 
 function decodeState<T>(stmt: Stmt, regionId: number, codec: Decoder<T>, file: string, what: string): T | undefined {

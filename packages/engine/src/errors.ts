@@ -41,3 +41,16 @@ export function fromSqliteError(e: unknown, file: string, doing: string): Engine
   }
   return new EngineError("Io", `${file}: ${doing} failed: ${msg}`, { cause: e });
 }
+
+export interface Decoder<T> {
+  decode(input: Uint8Array): T;
+}
+
+/** Decode a state row read back from `file`; a row that does not decode is BadData. */
+export function decodeBytes<T>(bytes: Buffer, codec: Decoder<T>, file: string, what: string): T {
+  try {
+    return codec.decode(bytes);
+  } catch (e) {
+    throw new EngineError("BadData", `${file}: ${what} does not decode (${e instanceof Error ? e.message : String(e)}); the file is damaged`, { cause: e });
+  }
+}

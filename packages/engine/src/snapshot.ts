@@ -7,7 +7,7 @@
 import type Database from "better-sqlite3";
 import { raft_serverpb } from "@regionkv/proto";
 import { CF_IDS, type ColumnFamily } from "./column-family.js";
-import { EngineError, fromSqliteError } from "./errors.js";
+import { EngineError, decodeBytes, fromSqliteError } from "./errors.js";
 import { kvGet, kvScan } from "./kv-read.js";
 
 export interface KvPair {
@@ -60,13 +60,13 @@ export class EngineSnapshot {
   applyState(regionId: number): raft_serverpb.RaftApplyState | undefined {
     this.check();
     const row = this.conn.prepare("SELECT state FROM apply_state WHERE region_id = ?").get(regionId) as { state: Buffer } | undefined;
-    return row ? raft_serverpb.RaftApplyState.decode(row.state) : undefined;
+    return row ? decodeBytes(row.state, raft_serverpb.RaftApplyState, this.file, `apply state of region ${regionId}`) : undefined;
   }
 
   regionState(regionId: number): raft_serverpb.RegionLocalState | undefined {
     this.check();
     const row = this.conn.prepare("SELECT state FROM region_state WHERE region_id = ?").get(regionId) as { state: Buffer } | undefined;
-    return row ? raft_serverpb.RegionLocalState.decode(row.state) : undefined;
+    return row ? decodeBytes(row.state, raft_serverpb.RegionLocalState, this.file, `region state of region ${regionId}`) : undefined;
   }
 
   /** Total key+value bytes and key count of cf in [start, end). */
