@@ -11,6 +11,7 @@ import {
   NONE,
   Raft,
   ReadOnlyOption,
+  newMessage,
   encodeConfChange,
   seededRandom,
   type ConfChangeType,
@@ -47,21 +48,11 @@ export function newTestRaft(id: number, peers: number[], opts: TestRaftOptions =
 }
 
 /** Build a message with zero defaults (terse helper for tests). */
-export function msg(fields: Partial<Message> & { type: MessageType }): Message {
-  return {
-    type: fields.type,
-    to: fields.to ?? NONE,
-    from: fields.from ?? NONE,
-    term: fields.term ?? 0,
-    logTerm: fields.logTerm ?? 0,
-    index: fields.index ?? 0,
-    entries: fields.entries ?? [],
-    commit: fields.commit ?? 0,
-    snapshot: fields.snapshot,
-    reject: fields.reject ?? false,
-    rejectHint: fields.rejectHint ?? 0,
-    context: fields.context ?? new Uint8Array(0),
-  };
+export const msg = newMessage;
+
+/** Node ids 1..n. */
+export function ids(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i + 1);
 }
 
 export function entry(index: number, term: number, data = ""): Entry {

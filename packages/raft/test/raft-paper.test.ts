@@ -18,6 +18,7 @@ import {
   newTestRaftWithLog,
   proposalTo,
   readMessages,
+  ids,
 } from "./harness.js";
 
 /** Messages in a stable order (by recipient, then type) as one-line descriptions. */
@@ -27,9 +28,6 @@ function sent(r: Raft): string[] {
     .map(describeMessage);
 }
 
-function ids(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i + 1);
-}
 
 /** Put `r` in `role` at term 1 (a leader and a candidate reach it by their own election). */
 function enterRole(r: Raft, role: StateRole): void {

@@ -32,11 +32,9 @@ import {
   readMessages,
   type Stepper,
   type TestRaftOptions,
+  ids,
 } from "./harness.js";
 
-function ids(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i + 1);
-}
 
 function hup(id: number): Message {
   return msg({ from: id, to: id, type: MessageType.Hup });
