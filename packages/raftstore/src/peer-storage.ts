@@ -52,6 +52,8 @@ export class PeerStorage implements Storage {
   /** Snapshot generation: idle, requested (waiting for the worker) or ready. */
   private snapState: { kind: "idle" } | { kind: "generating" } | { kind: "ready"; snapshot: Snapshot } = { kind: "idle" };
   private snapAttempts = 0;
+  /** Approximate bytes of log entries above the truncated index (for size-based log GC). */
+  logSizeHint = 0;
 
   constructor(
     readonly engine: Engine,
@@ -205,6 +207,7 @@ export class PeerStorage implements Storage {
     const from = ents[0]!.index;
     if (from <= this.lastIndex_) wb.truncateLogFrom(this.regionId, from);
     wb.appendLog(this.regionId, ents);
+    for (const e of ents) this.logSizeHint += e.data.byteLength;
     const last = ents[ents.length - 1]!;
     this.lastIndex_ = last.index;
     this.lastTerm = last.term;
@@ -241,6 +244,7 @@ export class PeerStorage implements Storage {
     this.lastIndex_ = idx;
     this.lastTerm = term;
     this.applyState = { appliedIndex: idx, truncatedIndex: idx, truncatedTerm: term };
+    this.logSizeHint = 0;
     if (this.hardState.commit < idx) this.hardState = { ...this.hardState, commit: idx };
     wb.setApplyState(this.regionId, this.applyStatePb());
     wb.setRegionState(this.regionId, { state: raft_serverpb.PeerState.Normal, region });
@@ -257,6 +261,10 @@ export class PeerStorage implements Storage {
 
   /** After a CompactLog applies: entries up to `index` are gone (their deletion is queued). */
   compactTo(index: number, term: number): void {
+    // What remains is roughly the share of the log above the new truncated index.
+    const kept = this.lastIndex_ - index;
+    const total = this.lastIndex_ - this.applyState.truncatedIndex;
+    this.logSizeHint = total > 0 ? Math.floor((this.logSizeHint * Math.max(kept, 0)) / total) : 0;
     this.applyState = { ...this.applyState, truncatedIndex: index, truncatedTerm: term };
     if (this.cache.length > 0 && this.cache[0]!.index <= index) {
       this.cache = this.cache.filter((e) => e.index > index);

@@ -397,7 +397,10 @@ export class Peer {
     if (!this.isLeader) return;
     const applied = this.storage.applyState.appliedIndex;
     const first = this.storage.firstIndex();
-    if (applied <= first || applied - first < this.ctx.cfg.raftLogGcCountLimit) return;
+    // Compact when the log holds too many entries or too many bytes.
+    const tooLong = applied - first >= this.ctx.cfg.raftLogGcCountLimit;
+    const tooBig = this.storage.logSizeHint >= this.ctx.cfg.raftLogGcSizeLimit;
+    if (applied <= first || (!tooLong && !tooBig)) return;
     // Compact below the slowest follower that is still replicating, but never hold the log
     // beyond the count limit for a follower that is far behind (it will get a snapshot).
     let compactIndex = applied - 1;

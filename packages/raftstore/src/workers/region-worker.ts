@@ -6,7 +6,7 @@
  * Received snapshots are installed by the peer storage in the raft worker's group commit (data,
  * region state and raft state in one transaction), so there is no half-installed state to recover.
  */
-import { CF_NAMES, type Engine } from "@regionkv/engine";
+import { CF_NAMES, WriteBatch, type Engine } from "@regionkv/engine";
 import { raft_serverpb } from "@regionkv/proto";
 import type { Snapshot } from "@regionkv/raft";
 import { confStateOfRegion } from "../peer-storage.js";
@@ -54,4 +54,11 @@ export async function generateSnapshot(engine: Engine, router: Router, metrics: 
     view.release();
   }
   router.send(regionId, { type: "snapshotGenerated", snapshot, error });
+}
+
+/** Delete a destroyed peer's user data in [startKey, endKey) in every column family. */
+export function destroyRegionData(engine: Engine, startKey: Buffer, endKey: Buffer): void {
+  const wb = new WriteBatch();
+  for (const cf of CF_NAMES) wb.deleteRange(cf, startKey, endKey);
+  engine.write(wb, { sync: false });
 }

@@ -7,8 +7,6 @@ import type { metapb } from "@regionkv/proto";
 export type WorkerTask =
   /** Region worker: build a snapshot of the region from a consistent read. */
   | { worker: "region"; kind: "generate"; regionId: number }
-  /** Region worker: a snapshot's data must replace the region's range. */
-  | { worker: "region"; kind: "apply"; regionId: number; index: number; data: Uint8Array; region: metapb.Region }
   /** Region worker: delete a destroyed peer's data in [startKey, endKey). */
   | { worker: "region"; kind: "destroy"; regionId: number; startKey: Buffer; endKey: Buffer }
   /** Raft-log GC worker: delete entries [lo, hi) of the region's log. */

@@ -13,7 +13,7 @@ import type { RaftstoreMetrics } from "../metrics.js";
 import type { Router } from "../router.js";
 import type { SchedulerClient } from "../scheduler-client.js";
 import { gcRaftLog } from "./raft-log-gc-worker.js";
-import { generateSnapshot } from "./region-worker.js";
+import { destroyRegionData, generateSnapshot } from "./region-worker.js";
 import { checkSplit } from "./split-check-worker.js";
 import type { WorkerTask } from "./tasks.js";
 
@@ -72,6 +72,7 @@ export class Workers {
       switch (task.worker) {
         case "region":
           if (task.kind === "generate") await generateSnapshot(engine, router, metrics, task.regionId, yieldNow);
+          else if (task.kind === "destroy") destroyRegionData(engine, task.startKey, task.endKey);
           return;
         case "raftLogGc":
           gcRaftLog(engine, router, task.regionId, task.lo, task.hi);
