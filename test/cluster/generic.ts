@@ -1,0 +1,296 @@
+/**
+ * TinyKV's GenericTest (tinykv.md §5.3) on driven time. Three iterations of:
+ *
+ *   1. `nclients` logical clients, each with one request in flight at a time: with probability ½
+ *      put key "<cli> <j as %08d>" = "x <cli> <j> y" (then j++), otherwise scan its own keys
+ *      ["<cli> 00000000", "<cli> <j>") and require EXACTLY the values it has had acknowledged
+ *      (a linearizable read: a stale leader or follower answering would fail this);
+ *   2. chaos while they run (`unreliable`: a 10% drop filter added every election timeout and
+ *      never cleared, so loss accumulates; `partitions`: the stores re-split at random into two
+ *      sides every election timeout);
+ *   3. stop the clients (each finishes its request), heal the network for one election timeout;
+ *   4. `crash`: stop every store, let an election timeout pass, restart every store on its files;
+ *   5. end check: each client's keys are all there, exactly once and in order; then every key is
+ *      deleted, so the next iteration reuses the keys from 0;
+ *   6. `maxraftlog` > 0 (log GC at that count limit): one second later, on every store,
+ *      applied − truncated ≤ 2 × limit.
+ *
+ * TinyKV runs clients for 5 s of wall time; here an iteration is `clientTicks` base ticks of
+ * 100 ms simulated time, and everything random comes from the seed.
+ */
+import type { KvPair } from "@regionkv/engine";
+import { Cluster, ClusterError, type Actor } from "./cluster.js";
+import { putCmd, snapCmd, deleteCmd, type ClusterRequest } from "./cluster-request.js";
+import { dropPercent, partition } from "./filters.js";
+
+export interface GenericParams {
+  nclients: number;
+  unreliable: boolean;
+  crash: boolean;
+  partitions: boolean;
+  /** Raft log GC count limit, or -1 for none (TinyKV's 128000 default). */
+  maxraftlog: number;
+}
+
+export interface GenericOptions {
+  seed: number;
+  /** Base ticks the clients run per iteration (default 60). */
+  clientTicks?: number;
+  /** Iterations (default 3, as TinyKV). */
+  iterations?: number;
+  trace?: (line: string) => void;
+}
+
+/** What a run did, for the test's log and the README's figures. */
+export interface GenericReport {
+  puts: number;
+  scans: number;
+  ticks: number;
+  elections: number;
+  snapshotsSent: number;
+  messages: number;
+  dropped: number;
+}
+
+export class LinearizabilityViolation extends ClusterError {
+  override readonly name = "LinearizabilityViolation";
+}
+
+const pad = (j: number) => String(j).padStart(8, "0");
+const keyOf = (cli: number, j: number) => `${cli} ${pad(j)}`;
+const valueOf = (cli: number, j: number) => `x ${cli} ${j} y`;
+
+type ClientOp = { kind: "put"; j: number; req: ClusterRequest } | { kind: "scan"; upTo: number; req: ClusterRequest } | { kind: "delete"; j: number; req: ClusterRequest };
+
+/** One logical client: at most one request in flight; its own keys only. */
+class Client implements Actor {
+  /** Keys 0..acked-1 are acknowledged. */
+  acked = 0;
+  stopping = false;
+  puts = 0;
+  scans = 0;
+  private op: ClientOp | undefined;
+  /** While deleting: the next key to delete. */
+  private deleteNext: number | undefined;
+
+  constructor(
+    private readonly c: Cluster,
+    readonly id: number,
+  ) {}
+
+  /** Whether no request is in flight (a finished one is checked first). */
+  isIdle(): boolean {
+    this.settleOp();
+    return this.op === undefined;
+  }
+
+  act(): boolean {
+    this.settleOp();
+    if (!this.op) this.op = this.next();
+    return this.op ? this.op.req.act() : false;
+  }
+
+  private settleOp(): void {
+    if (this.op?.req.finished) {
+      const op = this.op;
+      this.op = undefined;
+      this.finish(op);
+    }
+  }
+
+  private next(): ClientOp | undefined {
+    if (this.deleteNext !== undefined) {
+      if (this.deleteNext >= this.acked) return undefined;
+      const j = this.deleteNext;
+      const k = Buffer.from(keyOf(this.id, j));
+      return { kind: "delete", j, req: this.c.request(k, deleteCmd("default", k), `client ${this.id}: delete ${keyOf(this.id, j)}`) };
+    }
+    if (this.stopping) return undefined;
+    if (this.c.random() < 0.5) {
+      const j = this.acked;
+      const k = Buffer.from(keyOf(this.id, j));
+      return { kind: "put", j, req: this.c.request(k, putCmd("default", k, Buffer.from(valueOf(this.id, j))), `client ${this.id}: put ${keyOf(this.id, j)}`) };
+    }
+    const start = Buffer.from(keyOf(this.id, 0));
+    return { kind: "scan", upTo: this.acked, req: this.c.request(start, snapCmd(), `client ${this.id}: scan [${keyOf(this.id, 0)}, ${keyOf(this.id, this.acked)})`) };
+  }
+
+  private finish(op: ClientOp): void {
+    const st = op.req.state;
+    if (st.kind === "failed") throw new ClusterError(`${st.message}\n${this.c.describeState()}`);
+    if (st.kind !== "done") throw new ClusterError(`client ${this.id}: ${op.req.what} settled in state ${st.kind}`);
+    switch (op.kind) {
+      case "put":
+        this.acked = op.j + 1;
+        this.puts++;
+        return;
+      case "delete":
+        this.deleteNext = op.j + 1;
+        return;
+      case "scan": {
+        let got: KvPair[];
+        const region = st.response.responses[0]?.snap?.region ?? st.region;
+        try {
+          if (!st.snapshot) throw new ClusterError(`client ${this.id}: Snap read without a snapshot`);
+          got = st.snapshot.scan("default", Buffer.from(keyOf(this.id, 0)), Buffer.from(keyOf(this.id, op.upTo)));
+        } finally {
+          st.snapshot?.release();
+        }
+        if (region.startKey.length > 0 || region.endKey.length > 0) {
+          throw new ClusterError("GenericTest without split expects one region covering the whole key space");
+        }
+        this.scans++;
+        mustHoldClientKeys(this.id, op.upTo, got, `client ${this.id}: scan at tick ${this.c.ticks}`);
+        return;
+      }
+      default: {
+        const never: never = op;
+        throw new Error(`unknown op ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Delete every acknowledged key, one at a time. */
+  startDeleting(): void {
+    this.deleteNext = 0;
+  }
+
+  get deleted(): boolean {
+    return this.isIdle() && this.deleteNext !== undefined && this.deleteNext >= this.acked;
+  }
+
+  resetAfterDelete(): void {
+    this.acked = 0;
+    this.deleteNext = undefined;
+    this.stopping = false;
+  }
+}
+
+/** Exactly keys 0..upTo-1 of client `cli`, each once, in order, with its value. */
+export function mustHoldClientKeys(cli: number, upTo: number, got: readonly KvPair[], where: string): void {
+  const want = Array.from({ length: upTo }, (_, j) => `${keyOf(cli, j)}=${valueOf(cli, j)}`);
+  const have = got.map((p) => `${p.key.toString()}=${p.value.toString()}`);
+  if (want.length === have.length && want.every((w, i) => w === have[i])) return;
+  let i = 0;
+  while (i < want.length && i < have.length && want[i] === have[i]) i++;
+  throw new LinearizabilityViolation(
+    `${where}: expected the ${upTo} acknowledged puts of client ${cli} exactly once and in order, got ${have.length} pairs; first difference at #${i}: expected ${want[i] ?? "(end)"}, got ${have[i] ?? "(end)"}`,
+  );
+}
+
+/** The network chaos of TinyKV's `networkchaos`, re-drawn every election timeout + 0..2 ticks. */
+class Chaos implements Actor {
+  private nextAt: number;
+  active = true;
+
+  constructor(
+    private readonly c: Cluster,
+    private readonly p: GenericParams,
+    private readonly electionTicks: number,
+  ) {
+    this.nextAt = c.ticks + 3;
+  }
+
+  act(): boolean {
+    if (!this.active || this.c.ticks < this.nextAt) return false;
+    if (this.p.partitions) {
+      const a: number[] = [];
+      const b: number[] = [];
+      for (const id of this.c.storeIds) (this.c.random() < 0.5 ? a : b).push(id);
+      this.c.clearFilters();
+      this.c.addFilter(partition(a, b));
+    }
+    if (this.p.unreliable) this.c.addFilter(dropPercent(10, this.c.random));
+    this.nextAt = this.c.ticks + this.electionTicks + Math.floor(this.c.random() * 3);
+    return false;
+  }
+}
+
+/**
+ * Run GenericTest on a fresh 5-store cluster. Throws (ClusterError, LinearizabilityViolation) on
+ * any violated check; the caller adds the replay command.
+ */
+export async function genericTest(p: GenericParams, o: GenericOptions): Promise<GenericReport> {
+  const clientTicks = o.clientTicks ?? 60;
+  const iterations = o.iterations ?? 3;
+  const config = p.maxraftlog > 0 ? { raftLogGcCountLimit: p.maxraftlog } : {};
+  const c = Cluster.start({ seed: o.seed, stores: 5, config, ...(o.trace ? { trace: o.trace } : {}) });
+  const electionTicks = c.config.raftElectionTimeoutTicks!;
+  const report: GenericReport = { puts: 0, scans: 0, ticks: 0, elections: 0, snapshotsSent: 0, messages: 0, dropped: 0 };
+  try {
+    // TinyKV waits two election timeouts for a first leader.
+    await c.tick(2 * electionTicks);
+    const clients = Array.from({ length: p.nclients }, (_, i) => new Client(c, i));
+    for (let it = 0; it < iterations; it++) {
+      c.note(`---- iteration ${it}: ${p.nclients} client(s) for ${clientTicks} ticks`);
+      const chaos = new Chaos(c, p, electionTicks);
+      const actors: Actor[] = [...clients];
+      if (p.unreliable || p.partitions) actors.push(chaos);
+      await c.runFor(clientTicks, actors);
+
+      // Stop the clients and the chaos; heal; let the clients finish their last request.
+      chaos.active = false;
+      for (const cl of clients) cl.stopping = true;
+      if (p.unreliable || p.partitions) {
+        c.clearFilters();
+        await c.runFor(electionTicks, clients);
+      }
+      await c.drive(clients, () => clients.every((cl) => cl.isIdle()), 400, "waiting for the clients to finish their last request");
+
+      if (p.crash) {
+        c.note("crash: stopping every store");
+        c.stopAll();
+        await c.tick(electionTicks);
+        c.startAll();
+      }
+
+      // End check: each client's keys exactly once and in order (a fresh linearizable scan).
+      for (const cl of clients) {
+        const got = await c.scan(keyOf(cl.id, 0), keyOf(cl.id, cl.acked));
+        mustHoldClientKeys(cl.id, cl.acked, got, `iteration ${it} end check`);
+      }
+      await c.mustReplicasConverge(1);
+      for (const cl of clients) {
+        report.puts += cl.puts;
+        report.scans += cl.scans;
+        cl.puts = 0;
+        cl.scans = 0;
+        cl.startDeleting();
+      }
+      await c.drive(clients, () => clients.every((cl) => cl.deleted), 600, "deleting every client's keys");
+      for (const cl of clients) cl.resetAfterDelete();
+
+      if (p.maxraftlog > 0) {
+        await c.tick(10);
+        mustHaveTruncatedLogs(c, p.maxraftlog, `iteration ${it}`);
+      }
+    }
+    report.ticks = c.ticks;
+    report.messages = c.network.stats.sent;
+    report.dropped = c.network.stats.dropped;
+    report.snapshotsSent = c.network.stats.snapshotsDelivered + c.network.stats.snapshotsFailed;
+    return report;
+  } catch (e) {
+    if (e instanceof Error && !e.message.includes("\nseed ")) e.message += `\n${c.describeState()}`;
+    throw e;
+  } finally {
+    c.close();
+  }
+}
+
+/** On every store holding the region: applied − truncated ≤ 2 × limit (TinyKV's log GC check). */
+export function mustHaveTruncatedLogs(c: Cluster, limit: number, where: string): void {
+  for (const regionId of c.scheduler.regionIds()) {
+    for (const storeId of c.storeIds) {
+      const as = c.applyState(storeId, regionId);
+      if (!as) continue;
+      const applied = Number(as.appliedIndex);
+      const truncated = Number(as.truncatedState?.index ?? 0n);
+      if (applied - truncated > 2 * limit) {
+        throw new ClusterError(
+          `${where}: store ${storeId} region ${regionId}: applied ${applied} − truncated ${truncated} = ${applied - truncated} > 2 × raftLogGcCountLimit (${2 * limit}): the raft log is not being compacted`,
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * TinyKV's 2B/2C raftstore scenarios on the deterministic in-process cluster (see README.md):
+ * every GenericTest instance without conf change or split, OnePartition2B and OneSnapshot2C,
+ * each for several seeds. A failure names the seed and the command that replays it.
+ *
+ * Seeds: CLUSTER_SEEDS=1,2,3 (the default); more seeds: scripts/cluster-soak.sh.
+ */
+import { describe, test } from "node:test";
+import { SCENARIOS, runScenario } from "./scenarios.js";
+
+const seeds = (process.env["CLUSTER_SEEDS"] ?? "1,2,3").split(",").map((s) => {
+  const n = Number(s.trim());
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`CLUSTER_SEEDS must be comma-separated non-negative integers, got ${JSON.stringify(process.env["CLUSTER_SEEDS"])}`);
+  return n;
+});
+
+/** What each scenario proves when it passes. */
+const CLAIMS: Record<string, string> = {
+  Basic2B: "one client: every acknowledged put is read back exactly once and in order, and scans see exactly the acknowledged puts",
+  Concurrent2B: "five interleaved clients: each one's scans see exactly its acknowledged puts",
+  Unreliable2B: "with message loss accumulating to ~40%, acknowledged puts survive and reads stay linearizable",
+  ManyPartitionsOneClient2B: "under re-drawn partitions one client's puts are never lost or duplicated and its reads are never stale",
+  ManyPartitionsManyClients2B: "under re-drawn partitions five clients' reads stay linearizable",
+  PersistOneClient2B: "after every store restarts on its files, every acknowledged put is still there exactly once",
+  PersistConcurrent2B: "five clients' acknowledged puts survive a restart of every store",
+  PersistConcurrentUnreliable2B: "acknowledged puts survive message loss and a restart of every store",
+  PersistPartition2B: "acknowledged puts survive partitions and a restart of every store",
+  PersistPartitionUnreliable2B: "acknowledged puts survive partitions, message loss and a restart of every store",
+  SnapshotRecover2C: "with log GC at 100 entries, the log is truncated on every store (applied − truncated ≤ 200) and data survives restarts",
+  SnapshotRecoverManyClients2C: "twenty clients with log GC: data survives restarts and every store truncates its log",
+  SnapshotUnreliable2C: "with log GC and message loss, lagging stores catch up (by snapshot when needed) and reads stay linearizable",
+  SnapshotUnreliableRecover2C: "log GC, message loss and restarts: nothing acknowledged is lost and logs stay truncated",
+  SnapshotUnreliableRecoverConcurrentPartition2C: "log GC, message loss, partitions and restarts together: nothing acknowledged is lost, reads stay linearizable",
+  OnePartition2B: "a write in the majority never reaches the minority; a deposed leader never serves a stale read; the minority catches up after healing",
+  OneSnapshot2C: "an isolated store behind the compacted log is caught up by a snapshot (lock CF, a delete included) and keeps it over a restart",
+};
+
+describe("cluster scenarios (TinyKV 2B/2C)", () => {
+  for (const s of SCENARIOS) {
+    for (const seed of seeds) {
+      test(`${s.name}: ${CLAIMS[s.name] ?? "passes"} (seed ${seed})`, async (t) => {
+        const summary = await runScenario(s, { seed });
+        t.diagnostic(summary);
+      });
+    }
+  }
+});

@@ -1,0 +1,75 @@
+/**
+ * The scenario table: TinyKV's 2B/2C GenericTest instances without conf change or split
+ * (tinykv.md §5.4) plus TestOnePartition2B and TestOneSnapshot2C (§5.5). The CI test file,
+ * replay.ts and the soak all run scenarios from here by name and seed, so a failure anywhere
+ * replays with the same command.
+ */
+import { genericTest, type GenericParams } from "./generic.js";
+import { onePartition, oneSnapshot } from "./custom.js";
+
+export interface ScenarioRun {
+  seed: number;
+  /** Scale of the run (client ticks per iteration for GenericTest); default: the CI value. */
+  clientTicks?: number;
+  trace?: (line: string) => void;
+}
+
+export interface Scenario {
+  name: string;
+  /** Runs it; throws on any violation. Returns a one-line summary. */
+  run(r: ScenarioRun): Promise<string>;
+}
+
+const generic = (name: string, nclients: number, unreliable: boolean, crash: boolean, partitions: boolean, maxraftlog: number): Scenario => {
+  const p: GenericParams = { nclients, unreliable, crash, partitions, maxraftlog };
+  return {
+    name,
+    async run(r) {
+      const rep = await genericTest(p, { seed: r.seed, ...(r.clientTicks ? { clientTicks: r.clientTicks } : {}), ...(r.trace ? { trace: r.trace } : {}) });
+      return `${rep.puts} puts, ${rep.scans} scans, ${rep.ticks} ticks, ${rep.messages} messages (${rep.dropped} dropped), ${rep.snapshotsSent} snapshots sent`;
+    },
+  };
+};
+
+//                        name                                                    clients unrel  crash  parts  maxraftlog
+export const SCENARIOS: readonly Scenario[] = [
+  generic("Basic2B",                                             1,  false, false, false, -1),
+  generic("Concurrent2B",                                        5,  false, false, false, -1),
+  generic("Unreliable2B",                                        5,  true,  false, false, -1),
+  generic("ManyPartitionsOneClient2B",                           1,  false, false, true,  -1),
+  generic("ManyPartitionsManyClients2B",                         5,  false, false, true,  -1),
+  generic("PersistOneClient2B",                                  1,  false, true,  false, -1),
+  generic("PersistConcurrent2B",                                 5,  false, true,  false, -1),
+  generic("PersistConcurrentUnreliable2B",                       5,  true,  true,  false, -1),
+  generic("PersistPartition2B",                                  5,  false, true,  true,  -1),
+  generic("PersistPartitionUnreliable2B",                        5,  true,  true,  true,  -1),
+  generic("SnapshotRecover2C",                                   1,  false, true,  false, 100),
+  generic("SnapshotRecoverManyClients2C",                        20, false, true,  false, 100),
+  generic("SnapshotUnreliable2C",                                5,  true,  false, false, 100),
+  generic("SnapshotUnreliableRecover2C",                         5,  true,  true,  false, 100),
+  generic("SnapshotUnreliableRecoverConcurrentPartition2C",      5,  true,  true,  true,  100),
+  { name: "OnePartition2B", run: async (r) => onePartition(r.seed, r.trace) },
+  { name: "OneSnapshot2C", run: async (r) => oneSnapshot(r.seed, r.trace) },
+];
+
+export function scenarioByName(name: string): Scenario {
+  const s = SCENARIOS.find((x) => x.name === name || `Test${x.name}` === name);
+  if (!s) throw new Error(`unknown scenario ${JSON.stringify(name)}; one of: ${SCENARIOS.map((x) => x.name).join(", ")}`);
+  return s;
+}
+
+/** The command that replays one scenario seed verbosely. */
+export function replayCommand(name: string, seed: number, clientTicks?: number): string {
+  return `SEED=${seed} SCENARIO=${name}${clientTicks ? ` CLIENT_TICKS=${clientTicks}` : ""} node --import tsx test/cluster/replay.ts`;
+}
+
+/** Run a scenario; on failure, the error names the seed and the replay command. */
+export async function runScenario(s: Scenario, r: ScenarioRun): Promise<string> {
+  try {
+    return await s.run(r);
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    err.message = `scenario ${s.name} failed with seed ${r.seed}; replay: ${replayCommand(s.name, r.seed, r.clientTicks)}\n${err.message}`;
+    throw err;
+  }
+}
