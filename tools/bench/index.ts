@@ -1,15 +1,17 @@
 /**
  * regionkv benchmarks. Usage:
- *   pnpm bench [raft] [--quick] [--json]
+ *   pnpm bench [raft] [raftstore] [--quick] [--json]
  * Figures go to stdout (a table, or JSON with --json); progress goes to stderr.
  * Every benchmark is bounded: it runs a fixed amount of work and stops.
  */
 import os from "node:os";
 import { runRaftBench } from "./raft-bench.js";
+import { runRaftstoreBench } from "./raftstore-bench.js";
 import { printTable, type BenchResult } from "./report.js";
 
-const suites: Record<string, (opts: { quick: boolean }) => BenchResult[]> = {
+const suites: Record<string, (opts: { quick: boolean }) => BenchResult[] | Promise<BenchResult[]>> = {
   raft: runRaftBench,
+  raftstore: runRaftstoreBench,
 };
 
 const args = process.argv.slice(2);
@@ -23,7 +25,7 @@ if (unknown.length > 0) {
 }
 const selected = names.length > 0 ? names : Object.keys(suites);
 const all: Record<string, BenchResult[]> = {};
-for (const name of selected) all[name] = suites[name]!({ quick });
+for (const name of selected) all[name] = await suites[name]!({ quick });
 
 if (json) {
   process.stdout.write(`${JSON.stringify({ node: process.version, cpu: os.cpus()[0]?.model, results: all }, null, 2)}\n`);

@@ -1,11 +1,13 @@
 /**
  * A region peer: one raft node of one region on this store. Flow of a write:
  *
- *   router mailbox → `onRaftCmd` (checks: leader, epoch, keys, size) → RawNode.propose, a
- *   Proposal queued at (index, term) → raft worker: `collectReady` adds the Ready's log writes to
- *   the group-commit batch → commit (fsync) → `sendMessages` → `applyCommitted` adds effects +
- *   applied index to the apply batch → commit → `afterApply` settles proposals by (index, term),
- *   serves reads whose read index is applied, runs side effects → `advance`.
+ *   router mailbox → `onRaftCmd` (checks: leader, epoch, keys, size) → accepted into the round's
+ *   batch → raft worker: `collectReady` proposes the batch at once (`flushProposals`: one
+ *   RawNode.proposeBatch, so one append per follower), each Proposal queued at (index, term), and
+ *   adds the Ready's log writes to the group-commit batch → commit (fsync) → `sendMessages` →
+ *   `applyCommitted` adds effects + applied index to the apply batch → commit → `afterApply`
+ *   settles proposals by (index, term), serves reads whose read index is applied, runs side
+ *   effects → `advance`.
  *
  * Reads never enter the log: `onRaftCmd` queues them for a ReadIndex round (one round serves
  * every read queued before it was issued); once the read index is applied they run on a
@@ -40,6 +42,8 @@ export class Peer {
   private readonly ctx: StoreContext;
   /** Proposals in index order. */
   private proposals: Proposal[] = [];
+  /** Writes accepted this round, not yet appended (see `flushProposals`). */
+  private batch: Array<{ data: Uint8Array; proposal: Proposal; fail: (e: ProposalFailure) => void; kind: "admin" | "write" }> = [];
   private readonly reads: ReadQueue;
   /** Peer id → peer meta, for addressing raft messages and leader hints. */
   private readonly peerCache = new Map<number, metapb.Peer>();
@@ -84,7 +88,9 @@ export class Peer {
       },
     });
     this.reads = new ReadQueue(this.regionId);
-    this.lastCompactedIndex = this.storage.firstIndex();
+    // From 0, not the first index: deletions queued before a restart were lost with the process,
+    // so the first GC after start also removes whatever log rows they left behind.
+    this.lastCompactedIndex = 0;
     for (const p of region.peers) this.peerCache.set(Number(p.id), p);
   }
 
@@ -231,8 +237,8 @@ export class Peer {
       this.reads.push(req, callback, deadline);
       return;
     }
-    if (this.proposals.length >= this.ctx.cfg.maxPendingProposalsPerPeer) {
-      return fail({ kind: "ServerIsBusy", reason: `region ${this.regionId} has ${this.proposals.length} proposals in flight`, backoffMs: 50n });
+    if (this.proposals.length + this.batch.length >= this.ctx.cfg.maxPendingProposalsPerPeer) {
+      return fail({ kind: "ServerIsBusy", reason: `region ${this.regionId} has ${this.proposals.length + this.batch.length} proposals in flight`, backoffMs: 50n });
     }
     this.propose(req, callback, deadline, fail);
   }
@@ -244,6 +250,8 @@ export class Peer {
         // Not a log entry: the leader starts the transfer and answers at once.
         const to = admin.transferLeader?.peer;
         if (!to) return fail({ kind: "InvalidRequest", message: "TransferLeader without a target peer" });
+        // Writes accepted before the transfer go first.
+        this.flushProposals();
         this.raw.transferLeader(Number(to.id));
         callback({
           ok: true,
@@ -259,34 +267,58 @@ export class Peer {
     }
   }
 
+  /**
+   * Accept a write for this round. The round's writes are appended together by `flushProposals`,
+   * so raft sends each follower one append for all of them rather than one per write.
+   */
   private propose(req: raft_cmdpb.RaftCmdRequest, callback: ProposalCallback, deadline: number, fail: (e: ProposalFailure) => void): void {
     const data = raft_cmdpb.RaftCmdRequest.encode(req).finish();
     if (data.byteLength > this.ctx.cfg.maxRaftEntryBytes) {
       return fail({ kind: "RaftEntryTooLarge", regionId: BigInt(this.regionId), entrySize: BigInt(data.byteLength) });
     }
-    const before = this.raw.raft.raftLog.lastIndex();
-    const r = this.raw.propose(data);
-    if (!r.ok) {
-      if (r.error.code === "EntryTooLarge") return fail({ kind: "RaftEntryTooLarge", regionId: BigInt(this.regionId), entrySize: BigInt(data.byteLength) });
-      // Dropped: not leader any more, a leader transfer in progress, or flow control.
-      return fail(this.raw.raft.state === StateRole.Leader ? { kind: "ServerIsBusy", reason: r.error.message, backoffMs: 20n } : this.notLeader());
+    this.batch.push({ data, proposal: new Proposal(callback, deadline), fail, kind: req.adminRequest ? "admin" : "write" });
+  }
+
+  /** Append the writes accepted this round as one raft proposal and queue them at their (index, term). */
+  private flushProposals(): void {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    // A message handled later in the round may have deposed us (raft would forward the entries).
+    if (!this.isLeader) {
+      for (const b of batch) b.fail(this.notLeader());
+      return;
     }
-    const index = this.raw.raft.raftLog.lastIndex();
-    if (index !== before + 1) throw new Error(`region ${this.regionId}: proposal appended at ${index}, expected ${before + 1}`);
-    const p = new Proposal(callback, deadline);
-    p.index = index;
-    p.term = this.raw.raft.term;
-    this.proposals.push(p);
-    this.proposedAt.set(index, this.ctx.clock.now());
-    this.ctx.metrics.proposals.inc({ kind: req.adminRequest ? "admin" : "write", result: "proposed" });
+    const before = this.raw.raft.raftLog.lastIndex();
+    const r = this.raw.proposeBatch(batch.map((b) => b.data));
+    if (!r.ok) {
+      // Dropped: a leader transfer in progress, or flow control.
+      for (const b of batch) b.fail({ kind: "ServerIsBusy", reason: r.error.message, backoffMs: 20n });
+      return;
+    }
+    const last = this.raw.raft.raftLog.lastIndex();
+    if (last !== before + batch.length) throw new Error(`region ${this.regionId}: ${batch.length} proposals appended up to ${last}, expected ${before + batch.length}`);
+    const term = this.raw.raft.term;
+    const now = this.ctx.clock.now();
+    batch.forEach((b, i) => {
+      b.proposal.index = before + 1 + i;
+      b.proposal.term = term;
+      this.proposals.push(b.proposal);
+      this.proposedAt.set(b.proposal.index, now);
+      this.ctx.metrics.proposals.inc({ kind: b.kind, result: "proposed" });
+    });
   }
 
   private expireProposals(): void {
     const now = this.ctx.clock.now();
-    if (this.proposals.length > 0 && this.proposals[0]!.deadline <= now) {
+    // Deadlines are per proposal, not in index order: look at every one.
+    if (this.proposals.some((p) => p.deadline <= now)) {
       // Settled as timed out; the entry may still apply later (the client must not assume either).
       for (const p of this.proposals) {
-        if (p.deadline <= now) p.fail({ kind: "Timeout", message: `region ${this.regionId}: proposal at index ${p.index} not applied before its deadline; it may still apply` });
+        if (p.deadline <= now) {
+          p.fail({ kind: "Timeout", message: `region ${this.regionId}: proposal at index ${p.index} not applied before its deadline; it may still apply` });
+          this.proposedAt.delete(p.index);
+        }
       }
       this.proposals = this.proposals.filter((p) => !p.isSettled);
     }
@@ -297,6 +329,7 @@ export class Peer {
 
   /** Take a Ready if there is one: its log writes go into the group-commit batch `wb`. */
   collectReady(wb: WriteBatch): PendingReady | undefined {
+    this.flushProposals();
     // Reads queued this round share one ReadIndex request.
     if (this.reads.hasUnsent()) {
       if (this.isLeader) this.raw.readIndex(this.reads.issue());
@@ -458,6 +491,8 @@ export class Peer {
     const err: RegionError = { kind: "RegionNotFound", regionId: BigInt(this.regionId) };
     for (const p of this.proposals) p.fail(err);
     this.proposals = [];
+    for (const b of this.batch) b.fail(err);
+    this.batch = [];
     this.reads.failAll(err);
   }
 }
