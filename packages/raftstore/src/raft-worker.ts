@@ -59,7 +59,10 @@ export class RaftWorker {
       return true;
     }
     if (!raftWb.isEmpty) {
-      const stats = this.ctx.engine.write(raftWb, { sync: true });
+      // fsync only when some Ready needs it (new entries, a vote or term, a snapshot). A Ready that
+      // only moves the commit index may be lost in a crash: commit is recomputed, and WAL commits
+      // are durable in order, so an applied index never outlives the commit it depends on.
+      const stats = this.ctx.engine.write(raftWb, { sync: pending.some(([, p]) => p.rd.mustSync) });
       this.ctx.metrics.groupCommitBatchPeers.observe(pending.length);
       this.ctx.metrics.groupCommitBatchBytes.observe(stats.bytes);
       this.ctx.metrics.groupCommitFsync.observe(stats.durationMs / 1000);
