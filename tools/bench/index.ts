@@ -1,17 +1,19 @@
 /**
  * regionkv benchmarks. Usage:
- *   pnpm bench [raft] [raftstore] [--quick] [--json]
+ *   pnpm bench [raft] [raftstore] [raftstore-threads] [--quick] [--json]
  * Figures go to stdout (a table, or JSON with --json); progress goes to stderr.
  * Every benchmark is bounded: it runs a fixed amount of work and stops.
  */
 import os from "node:os";
 import { runRaftBench } from "./raft-bench.js";
 import { runRaftstoreBench } from "./raftstore-bench.js";
+import { runRaftstoreThreadsBench } from "./raftstore-threads-bench.js";
 import { printTable, type BenchResult } from "./report.js";
 
 const suites: Record<string, (opts: { quick: boolean }) => BenchResult[] | Promise<BenchResult[]>> = {
   raft: runRaftBench,
   raftstore: runRaftstoreBench,
+  "raftstore-threads": runRaftstoreThreadsBench,
 };
 
 const args = process.argv.slice(2);
