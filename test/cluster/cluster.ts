@@ -17,9 +17,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CF_NAMES, Engine, type ColumnFamily, type EngineSnapshot, type KvPair } from "@regionkv/engine";
-import { metapb, type raft_serverpb } from "@regionkv/proto";
+import type { metapb} from "@regionkv/proto";
+import { type raft_serverpb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
-import { RaftStore, bootstrapStore, prepareBootstrapRegion, type ProposalResult, type RaftStoreOptions, type RaftstoreConfig } from "@regionkv/raftstore";
+import { RaftStore, bootstrapStore, firstRegion, prepareBootstrapRegion, type ProposalResult, type RaftStoreOptions, type RaftstoreConfig } from "@regionkv/raftstore";
 import { ClusterRequest, deleteCmd, getCmd, putCmd, snapCmd, type RequestHost } from "./cluster-request.js";
 import type { Filter } from "./filters.js";
 import { MockScheduler } from "./mock-scheduler.js";
@@ -127,13 +128,7 @@ export class Cluster implements RequestHost {
   static start(opts: ClusterOptions): Cluster {
     const c = new Cluster(opts);
     try {
-      const region: metapb.Region = {
-        id: 1n,
-        startKey: Buffer.alloc(0),
-        endKey: Buffer.alloc(0),
-        regionEpoch: { confVer: 1n, version: 1n },
-        peers: c.storeIds.map((i) => ({ id: BigInt(i), storeId: BigInt(i), role: metapb.PeerRole.Voter })),
-      };
+      const region: metapb.Region = firstRegion(c.storeIds);
       c.scheduler.bootstrap(region, c.storeIds);
       for (const id of c.storeIds) {
         const dir = path.join(c.root, `store-${id}`);

@@ -13,9 +13,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Engine } from "@regionkv/engine";
-import { metapb, raft_cmdpb, type raft_serverpb } from "@regionkv/proto";
+import type { metapb} from "@regionkv/proto";
+import { raft_cmdpb, type raft_serverpb } from "@regionkv/proto";
 import { MessageType } from "@regionkv/raft";
-import { RaftStore, bootstrapStore, prepareBootstrapRegion, type RaftstoreMetrics } from "@regionkv/raftstore";
+import { RaftStore, bootstrapStore, firstRegion, prepareBootstrapRegion, type RaftstoreMetrics } from "@regionkv/raftstore";
 import { formatRate, progress, type BenchResult } from "./report.js";
 
 const VALUE_BYTES = 256;
@@ -42,13 +43,7 @@ async function histogram(h: RaftstoreMetrics["groupCommitBatchPeers"]): Promise<
 
 function openCluster(): Cluster {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "regionkv-bench-raftstore-"));
-  const region: metapb.Region = {
-    id: 1n,
-    startKey: Buffer.alloc(0),
-    endKey: Buffer.alloc(0),
-    regionEpoch: { confVer: 1n, version: 1n },
-    peers: STORE_IDS.map((i) => ({ id: BigInt(i), storeId: BigInt(i), role: metapb.PeerRole.Voter })),
-  };
+  const region: metapb.Region = firstRegion(STORE_IDS);
   const stores = new Map<number, RaftStore>();
   const engines = new Map<number, Engine>();
   for (const id of STORE_IDS) {

@@ -6,9 +6,10 @@
  */
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { Engine } from "@regionkv/engine";
-import { metapb, raft_cmdpb, raft_serverpb } from "@regionkv/proto";
+import type { metapb} from "@regionkv/proto";
+import { raft_cmdpb, raft_serverpb } from "@regionkv/proto";
 import { MessageType } from "@regionkv/raft";
-import { RaftStore, bootstrapStore, prepareBootstrapRegion } from "@regionkv/raftstore";
+import { RaftStore, bootstrapStore, firstRegion, prepareBootstrapRegion } from "@regionkv/raftstore";
 
 interface Init {
   storeId: number;
@@ -24,13 +25,7 @@ export type ThreadRequest =
   | { op: "close" };
 
 const init = workerData as Init;
-const region: metapb.Region = {
-  id: 1n,
-  startKey: Buffer.alloc(0),
-  endKey: Buffer.alloc(0),
-  regionEpoch: { confVer: 1n, version: 1n },
-  peers: init.storeIds.map((i) => ({ id: BigInt(i), storeId: BigInt(i), role: metapb.PeerRole.Voter })),
-};
+const region: metapb.Region = firstRegion(init.storeIds);
 const engine = Engine.open(init.dir);
 bootstrapStore(engine, 1n, BigInt(init.storeId));
 prepareBootstrapRegion(engine, region);

@@ -160,15 +160,5 @@ export function killIfRunning(p: FixtureProcess): void {
   if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
 }
 
-/** mulberry32: a small seeded PRNG, so every round replays exactly. Returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  // Scramble the seed first so that neighbouring seeds (1, 2, 3…) do not start out correlated.
-  let a = Math.imul((seed ^ 0x9e3779b9) >>> 0, 0x85ebca6b) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded randomness: the raft core's mulberry32 (same seed, same sequence). */
+export { seededRandom } from "@regionkv/raft";

@@ -6,7 +6,7 @@
  *   one peer per initial store) at the initial log position on one store's engine.
  */
 import { WriteBatch, type Engine } from "@regionkv/engine";
-import { raft_serverpb, type metapb } from "@regionkv/proto";
+import { metapb, raft_serverpb } from "@regionkv/proto";
 import { writeInitialRegionState } from "./peer-storage.js";
 
 const STORE_IDENT_KEY = "store_ident";
@@ -40,4 +40,18 @@ export function prepareBootstrapRegion(engine: Engine, region: metapb.Region): v
   const wb = new WriteBatch();
   writeInitialRegionState(wb, region);
   engine.write(wb, { sync: true });
+}
+
+/**
+ * The cluster's first region: the whole key space, epoch (conf_ver 1, version 1), one voter per
+ * initial store, with peer id = store id (as TinyKV's bootstrap does).
+ */
+export function firstRegion(storeIds: readonly number[], regionId = 1n): metapb.Region {
+  return {
+    id: regionId,
+    startKey: Buffer.alloc(0),
+    endKey: Buffer.alloc(0),
+    regionEpoch: { confVer: 1n, version: 1n },
+    peers: storeIds.map((i) => ({ id: BigInt(i), storeId: BigInt(i), role: metapb.PeerRole.Voter })),
+  };
 }

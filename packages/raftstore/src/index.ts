@@ -5,7 +5,7 @@
  */
 export { RaftStore, type RaftStoreOptions, type ProposeOptions } from "./raft-store.js";
 export { DEFAULT_RAFTSTORE_CONFIG, RaftstoreConfigError, resolveRaftstoreConfig, type RaftstoreConfig } from "./config.js";
-export { bootstrapStore, prepareBootstrapRegion, readStoreIdent, BootstrapError } from "./bootstrap.js";
+export { bootstrapStore, firstRegion, prepareBootstrapRegion, readStoreIdent, BootstrapError } from "./bootstrap.js";
 export { RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM, confStateOfRegion } from "./peer-storage.js";
 export { RaftstoreMetrics } from "./metrics.js";
 export { Router } from "./router.js";
