@@ -88,7 +88,8 @@ parentPort!.on("message", (req: ThreadRequest) => {
       case "stats": {
         const v = await store.metrics.groupCommitBatchPeers.get();
         const count = v.values.find((s) => (s as { metricName?: string }).metricName?.endsWith("_count"))?.value ?? 0;
-        parentPort!.postMessage({ groupCommits: count, lastIndex: store.peers.get(1)!.storage.lastIndex() });
+        const fsyncs = (await store.metrics.fsyncs.get()).values[0]?.value ?? 0;
+        parentPort!.postMessage({ groupCommits: count, fsyncs, lastIndex: store.peers.get(1)!.storage.lastIndex() });
         return;
       }
       case "close":

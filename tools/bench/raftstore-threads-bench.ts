@@ -80,14 +80,16 @@ export async function runRaftstoreThreadsBench(opts: { quick: boolean }): Promis
       [256, 80_000],
     ] as const) {
       const n = Math.round(total * scale);
-      const before = await Promise.all([...workers.values()].map((w) => ask<{ groupCommits: number }>(w, { op: "stats" })));
+      const before = await Promise.all([...workers.values()].map((w) => ask<{ groupCommits: number; fsyncs: number }>(w, { op: "stats" })));
       const r = await ask<{ ok: number; secs: number; failures: Record<string, number> }>(leader, { op: "run", inFlight, total: n, tag: `l${inFlight}`, valueBytes: VALUE_BYTES });
-      const after = await Promise.all([...workers.values()].map((w) => ask<{ groupCommits: number }>(w, { op: "stats" })));
+      const after = await Promise.all([...workers.values()].map((w) => ask<{ groupCommits: number; fsyncs: number }>(w, { op: "stats" })));
       if (r.ok < n) throw new Error(`${inFlight} in flight: only ${r.ok}/${n} puts succeeded: ${JSON.stringify(r.failures)}`);
       const commits = after.reduce((s, a, i) => s + a.groupCommits - before[i]!.groupCommits, 0);
+      const fsyncs = after.reduce((s, a, i) => s + a.fsyncs - before[i]!.fsyncs, 0);
       const res: BenchResult[] = [
         { name: `puts, ${inFlight} in flight`, value: r.ok / r.secs, unit: "puts/s", detail: `${r.ok} puts of ${VALUE_BYTES} B in ${(r.secs * 1000).toFixed(0)} ms, 3 store threads` },
         { name: `  group commits, ${inFlight} in flight`, value: commits / r.secs, unit: "commits/s", detail: `${commits} on 3 stores, ${((n * 3) / Math.max(commits, 1)).toFixed(1)} entries per commit` },
+        { name: `  fsyncs, ${inFlight} in flight`, value: fsyncs / r.secs, unit: "fsyncs/s", detail: `${fsyncs} synced group commits on 3 stores` },
       ];
       progress(`${inFlight} in flight: ${formatRate(res[0]!)}`);
       results.push(...res);

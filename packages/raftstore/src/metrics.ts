@@ -17,6 +17,7 @@ export class RaftstoreMetrics {
   readonly snapshotBytes: Counter<"kind">;
   readonly readIndexBatch: Histogram;
   readonly messagesDropped: Counter;
+  readonly fsyncs: Counter;
 
   constructor(labels: Record<string, string> = {}) {
     this.registry = new Registry();
@@ -37,6 +38,7 @@ export class RaftstoreMetrics {
     this.snapshots = new Counter({ name: "regionkv_raftstore_snapshots_total", help: "Snapshots generated, sent, received and applied", labelNames: ["kind", "result"], registers: r });
     this.snapshotBytes = new Counter({ name: "regionkv_raftstore_snapshot_bytes_total", help: "Bytes of snapshot data generated and applied", labelNames: ["kind"], registers: r });
     this.readIndexBatch = new Histogram({ name: "regionkv_raftstore_read_index_batch", help: "Reads served by one ReadIndex round", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: r });
+    this.fsyncs = new Counter({ name: "regionkv_raftstore_fsyncs_total", help: "Group commits that were synced to disk (a Ready needed it)", registers: r });
     this.messagesDropped = new Counter({ name: "regionkv_raftstore_raft_messages_dropped_total", help: "Raft messages the transport refused (peer reported unreachable)", registers: r });
   }
 }

@@ -63,6 +63,7 @@ export class RaftWorker {
       // only moves the commit index may be lost in a crash: commit is recomputed, and WAL commits
       // are durable in order, so an applied index never outlives the commit it depends on.
       const stats = this.ctx.engine.write(raftWb, { sync: pending.some(([, p]) => p.rd.mustSync) });
+      if (stats.synced) this.ctx.metrics.fsyncs.inc();
       this.ctx.metrics.groupCommitBatchPeers.observe(pending.length);
       this.ctx.metrics.groupCommitBatchBytes.observe(stats.bytes);
       this.ctx.metrics.groupCommitFsync.observe(stats.durationMs / 1000);
