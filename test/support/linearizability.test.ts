@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { checkHistory, describeOp, HistoryRecorder, type CasOp, type CheckResult, type GetOp, type Op, type PutOp } from "./linearizability.js";
+import { seededRandom } from "@regionkv/raft";
 
 // Builders: `ret` undefined = indeterminate (failed or timed out on the client).
 function get(clientId: number, value: string | undefined, call: number, ret: number | undefined, key = "k"): GetOp {
@@ -37,18 +38,6 @@ function mustNotBeLinearizable(ops: Op[], key = "k"): Extract<CheckResult, { ok:
   if (r.ok !== false) throw new Error("unreachable");
   assert.equal(r.key, key);
   return r;
-}
-
-/** Seeded RNG (mulberry32) so every randomized history replays exactly. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
