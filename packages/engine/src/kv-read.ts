@@ -11,7 +11,7 @@ type Stmt = Database.Statement;
 const stmtCache = new WeakMap<Database.Database, Map<string, Stmt>>();
 
 /** A prepared statement for `sql` on `db`, prepared once per connection. */
-function cached(db: Database.Database, sql: string): Stmt {
+export function cached(db: Database.Database, sql: string): Stmt {
   let m = stmtCache.get(db);
   if (!m) {
     m = new Map();

@@ -8,7 +8,7 @@ import type Database from "better-sqlite3";
 import { raft_serverpb } from "@regionkv/proto";
 import { CF_IDS, type ColumnFamily } from "./column-family.js";
 import { EngineError, decodeBytes, fromSqliteError } from "./errors.js";
-import { kvGet, kvScan } from "./kv-read.js";
+import { cached, kvGet, kvScan } from "./kv-read.js";
 
 export interface KvPair {
   key: Buffer;
@@ -35,7 +35,7 @@ export class EngineSnapshot {
     try {
       conn.exec("BEGIN");
       // The read transaction takes its snapshot at the first read.
-      conn.prepare("SELECT count(*) FROM meta").get();
+      cached(conn, "SELECT count(*) FROM meta").get();
     } catch (e) {
       throw fromSqliteError(e, file, "starting a read snapshot");
     }
@@ -59,13 +59,13 @@ export class EngineSnapshot {
   /** The apply state as of this snapshot (generation pairs it with the data it describes). */
   applyState(regionId: number): raft_serverpb.RaftApplyState | undefined {
     this.check();
-    const row = this.conn.prepare("SELECT state FROM apply_state WHERE region_id = ?").get(regionId) as { state: Buffer } | undefined;
+    const row = cached(this.conn, "SELECT state FROM apply_state WHERE region_id = ?").get(regionId) as { state: Buffer } | undefined;
     return row ? decodeBytes(row.state, raft_serverpb.RaftApplyState, this.file, `apply state of region ${regionId}`) : undefined;
   }
 
   regionState(regionId: number): raft_serverpb.RegionLocalState | undefined {
     this.check();
-    const row = this.conn.prepare("SELECT state FROM region_state WHERE region_id = ?").get(regionId) as { state: Buffer } | undefined;
+    const row = cached(this.conn, "SELECT state FROM region_state WHERE region_id = ?").get(regionId) as { state: Buffer } | undefined;
     return row ? decodeBytes(row.state, raft_serverpb.RegionLocalState, this.file, `region state of region ${regionId}`) : undefined;
   }
 
@@ -74,8 +74,7 @@ export class EngineSnapshot {
     this.check();
     const bound = end.byteLength === 0 ? "" : " AND key < ?";
     const args: unknown[] = end.byteLength === 0 ? [CF_IDS[cf], start] : [CF_IDS[cf], start, end];
-    const row = this.conn
-      .prepare(`SELECT coalesce(sum(length(key) + length(value)), 0) AS bytes, count(*) AS keys FROM kv WHERE cf = ? AND key >= ?${bound}`)
+    const row = cached(this.conn, `SELECT coalesce(sum(length(key) + length(value)), 0) AS bytes, count(*) AS keys FROM kv WHERE cf = ? AND key >= ?${bound}`)
       .get(...args) as { bytes: number; keys: number };
     return { bytes: Number(row.bytes), keys: Number(row.keys) };
   }

@@ -11,7 +11,6 @@
  * messages collect in `msgs` and leave through a Ready.
  */
 import { resolveConfig, type RaftConfig, type RaftLogger, type ResolvedRaftConfig } from "./config.js";
-import { decodeConfChange } from "./conf-change-codec.js";
 import { OK, fail, invariant, isStorageError, type RaftResult } from "./errors.js";
 import { ProgressState } from "./progress.js";
 import { ProgressTracker } from "./progress-tracker.js";
@@ -369,7 +368,7 @@ export class Raft {
       voteMsg = MessageType.RequestVote;
       term = this.term;
     }
-    if (this.poll(this.id, voteResponseType(voteMsg), true) === VoteResult.Won) {
+    if (this.poll(this.id, true) === VoteResult.Won) {
       // A single-voter group wins at once.
       if (t === CampaignType.PreElection) this.campaign(CampaignType.Election);
       else this.becomeLeader();
@@ -385,7 +384,7 @@ export class Raft {
   }
 
   /** Record a vote and return the election's outcome so far. */
-  poll(id: number, _t: MessageType, granted: boolean): VoteResult {
+  poll(id: number, granted: boolean): VoteResult {
     this.prs.recordVote(id, granted);
     return this.prs.tallyVotes().result;
   }
@@ -741,11 +740,6 @@ export class Raft {
     } else {
       for (const id of this.prs.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
     }
-  }
-
-  /** Decode the conf change of a conf-change entry (for callers that apply entries). */
-  static confChangeOf(e: Entry): ConfChange {
-    return decodeConfChange(e.data);
   }
 
   /** Whether a proposal entry list may be accepted given the pending conf change rule. */

@@ -29,7 +29,7 @@ export function stepCandidate(r: Raft, m: Message): RaftResult {
     case MessageType.RequestPreVoteResponse:
     case MessageType.RequestVoteResponse: {
       if (m.type !== myVoteResp) return OK;
-      const result = r.poll(m.from, m.type, !m.reject);
+      const result = r.poll(m.from, !m.reject);
       r.log.debug({ raftId: r.id, term: r.term, from: m.from, granted: !m.reject, type: m.type }, "received vote response");
       if (result === VoteResult.Won) {
         if (r.state === StateRole.PreCandidate) {

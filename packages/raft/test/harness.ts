@@ -19,6 +19,7 @@ import {
   type Message,
   type RaftConfig,
   type Snapshot,
+  decodeConfChange,
 } from "../src/index.js";
 
 export interface TestRaftOptions extends Partial<Omit<RaftConfig, "id" | "storage">> {
@@ -214,7 +215,7 @@ export function applyCommitted(r: Raft): Entry[] {
   const applied: Entry[] = [];
   for (let ents = r.raftLog.nextEntries(); ents.length > 0; ents = r.raftLog.nextEntries()) {
     for (const e of ents) {
-      if (e.type === EntryType.ConfChange) r.applyConfChange(Raft.confChangeOf(e));
+      if (e.type === EntryType.ConfChange) r.applyConfChange(decodeConfChange(e.data));
       applied.push(e);
     }
     r.raftLog.appliedTo(ents[ents.length - 1]!.index);

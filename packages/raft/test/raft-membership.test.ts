@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ConfChangeType, EntryType, MemoryStorage, MessageType, NONE, Raft, StateRole, type Entry, type Message } from "../src/index.js";
+import type { Raft} from "../src/index.js";
+import { ConfChangeType, EntryType, MemoryStorage, MessageType, NONE, StateRole, type Entry, type Message, decodeConfChange } from "../src/index.js";
 import { Network, applyCommitted, bytes, confChangeEntry, entry, msg, newTestRaft, persistUnstable, readMessages } from "./harness.js";
 
 function proposal(...ents: Entry[]): Message {
@@ -86,7 +87,7 @@ describe("adding and removing nodes", () => {
     r.raftLog.appliedTo(ccIndex);
 
     // Applying the removal leaves {1}: "hello" is on a majority and commits.
-    r.applyConfChange(Raft.confChangeOf(first[1]!));
+    r.applyConfChange(decodeConfChange(first[1]!.data));
     assert.deepEqual(r.prs.voters, [1]);
     assert.equal(r.raftLog.committed, 3);
     const second = r.raftLog.nextEntries();
@@ -188,7 +189,7 @@ describe("one membership change at a time", () => {
         [3, EntryType.Normal],
       ],
     );
-    assert.deepEqual(Raft.confChangeOf(ents[1]!), { type: ConfChangeType.AddNode, nodeId: 3, context: new Uint8Array(0) });
+    assert.deepEqual(decodeConfChange(ents[1]!.data), { type: ConfChangeType.AddNode, nodeId: 3, context: new Uint8Array(0) });
     assert.equal(r.pendingConfIndex, 2);
   });
 });

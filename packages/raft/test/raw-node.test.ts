@@ -10,7 +10,6 @@ import {
   MemoryStorage,
   MessageType,
   NONE,
-  Raft,
   RawNode,
   StateRole,
   seededRandom,
@@ -18,6 +17,7 @@ import {
   type Entry,
   type RaftConfig,
   type Ready,
+  decodeConfChange,
 } from "../src/index.js";
 import { bytes, entry, msg, snapshotAt } from "./harness.js";
 
@@ -32,7 +32,7 @@ function handleReady(rn: RawNode, st: MemoryStorage): Ready {
   st.append(rd.entries);
   if (rd.hardState) st.setHardState(rd.hardState);
   for (const e of rd.committedEntries) {
-    if (e.type === EntryType.ConfChange) rn.applyConfChange(Raft.confChangeOf(e));
+    if (e.type === EntryType.ConfChange) rn.applyConfChange(decodeConfChange(e.data));
   }
   rn.advance(rd);
   return rd;
@@ -78,7 +78,7 @@ describe("RawNode proposals and conf changes", () => {
     assert.equal(data!.type, EntryType.Normal);
     assert.deepEqual(data!.data, bytes("somedata"));
     assert.equal(conf!.type, EntryType.ConfChange);
-    assert.deepEqual(Raft.confChangeOf(conf!), change);
+    assert.deepEqual(decodeConfChange(conf!.data), change);
     // The change was applied by the loop.
     assert.deepEqual(rn.status().confState, { voters: [1, 2], learners: [] });
   });
@@ -93,7 +93,7 @@ describe("RawNode proposals and conf changes", () => {
     }
     const last3 = storedEntries(st).slice(-3);
     assert.deepEqual(
-      last3.map((e) => [e.type, Raft.confChangeOf(e).nodeId]),
+      last3.map((e) => [e.type, decodeConfChange(e.data).nodeId]),
       [
         [EntryType.ConfChange, 1],
         [EntryType.ConfChange, 1],

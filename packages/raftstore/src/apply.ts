@@ -34,7 +34,7 @@ export interface ApplyOutput {
   skipped: number;
 }
 
-export function errorResponse(e: RegionError, term: number): raft_cmdpb.RaftCmdResponse {
+function errorResponse(e: RegionError, term: number): raft_cmdpb.RaftCmdResponse {
   return { header: { error: regionErrorToPb(e), uuid: Buffer.alloc(0), currentTerm: BigInt(term) }, responses: [], adminResponse: undefined };
 }
 

@@ -22,8 +22,6 @@ export type PeerMsg =
   | { type: "start" }
   /** From the region worker: the snapshot asked for by peer storage is ready (or failed). */
   | { type: "snapshotGenerated"; snapshot: Snapshot | undefined; error: string | undefined }
-  /** From the region worker: a received snapshot's data is in the engine (or failed). */
-  | { type: "snapshotApplied"; index: number; ok: boolean; error: string | undefined }
   /** From the split-check worker: the measured size of the region. */
   | { type: "regionApproximateSize"; bytes: number; keys: number; splitKey: Buffer | undefined }
   /** From the transport: a snapshot sent to `toPeerId` arrived (ok) or did not. */

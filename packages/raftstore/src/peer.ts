@@ -55,7 +55,6 @@ export class Peer {
   approximateKeys: number | undefined;
   /** Log GC: everything below this is physically deleted or queued for deletion. */
   private lastCompactedIndex: number;
-  private proposedAt = new Map<number, number>();
 
   constructor(ctx: StoreContext, region: metapb.Region, peerId: number) {
     this.ctx = ctx;
@@ -135,12 +134,9 @@ export class Peer {
         this.storage.onSnapshotGenerated(msg.snapshot);
         if (!msg.snapshot) this.ctx.log.warn({ regionId: this.regionId, peerId: this.peerId, err: msg.error }, "snapshot generation failed; raft will ask again");
         return;
-      case "snapshotApplied":
       case "regionApproximateSize":
-        if (msg.type === "regionApproximateSize") {
-          this.approximateSize = msg.bytes;
-          this.approximateKeys = msg.keys;
-        }
+        this.approximateSize = msg.bytes;
+        this.approximateKeys = msg.keys;
         return;
       case "snapshotStatus":
         this.raw.reportSnapshot(msg.toPeerId, msg.ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
@@ -304,7 +300,7 @@ export class Peer {
       b.proposal.index = before + 1 + i;
       b.proposal.term = term;
       this.proposals.push(b.proposal);
-      this.proposedAt.set(b.proposal.index, now);
+      b.proposal.proposedAt = now;
       this.ctx.metrics.proposals.inc({ kind: b.kind, result: "proposed" });
     });
   }
@@ -317,7 +313,6 @@ export class Peer {
       for (const p of this.proposals) {
         if (p.deadline <= now) {
           p.fail({ kind: "Timeout", message: `region ${this.regionId}: proposal at index ${p.index} not applied before its deadline; it may still apply` });
-          this.proposedAt.delete(p.index);
         }
       }
       this.proposals = this.proposals.filter((p) => !p.isSettled);
@@ -412,10 +407,8 @@ export class Peer {
       const p = this.proposals[0]!;
       if (p.index > index) return;
       this.proposals.shift();
-      const at = this.proposedAt.get(p.index);
-      this.proposedAt.delete(p.index);
       if (p.index === index && p.term === term) {
-        if (at !== undefined) this.ctx.metrics.applyLatency.observe((now - at) / 1000);
+        this.ctx.metrics.applyLatency.observe((now - p.proposedAt) / 1000);
         p.settle({ ok: true, response: resp });
         return;
       }

@@ -22,6 +22,8 @@ export class Proposal {
   /** Set once the entry is appended: where it must apply. */
   index = 0;
   term = 0;
+  /** When it was appended (store clock ms), for the apply-latency metric. */
+  proposedAt = 0;
   private settled = false;
 
   constructor(

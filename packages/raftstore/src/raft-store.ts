@@ -9,7 +9,6 @@
  */
 import crypto from "node:crypto";
 import type { Engine } from "@regionkv/engine";
-import type { metapb} from "@regionkv/proto";
 import { raft_serverpb, type raft_cmdpb, type schedulerpb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
 import pino, { type Logger } from "pino";
@@ -226,9 +225,6 @@ export class RaftStore {
   }
 
   storeStats(): schedulerpb.StoreStats {
-    let leaders = 0;
-    for (const p of this.peers.values()) if (p.isLeader) leaders++;
-    void leaders;
     return {
       storeId: this.storeId,
       capacity: 0n,
@@ -254,10 +250,5 @@ export class RaftStore {
     this.stopped = true;
     this.ticker.stop();
     for (const p of this.peers.values()) p.stop();
-  }
-
-  /** The leader peer meta of a region as this store sees it (for tests and routing hints). */
-  regionMeta(regionId: number): metapb.Region | undefined {
-    return this.peers.get(regionId)?.region;
   }
 }

@@ -6,7 +6,8 @@
  * Proposal outcomes that are not region errors (a deadline passed, the caller aborted) are
  * `ProposalFailure`s: they never travel as errorpb kinds (the server maps them to gRPC statuses).
  */
-import { errorpb, type metapb } from "@regionkv/proto";
+import type { errorpb} from "@regionkv/proto";
+import { type metapb } from "@regionkv/proto";
 
 export type RegionError =
   | { kind: "NotLeader"; regionId: bigint; leader: metapb.Peer | undefined }
@@ -111,4 +112,3 @@ export function regionErrorFromPb(e: errorpb.Error): RegionError | undefined {
   }
 }
 
-export { errorpb };
