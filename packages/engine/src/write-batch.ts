@@ -108,6 +108,30 @@ export class WriteBatch {
     return this;
   }
 
+  /**
+   * What this batch will leave at `key` in `cf` once committed, judging by its own ops only:
+   * `{ value }` (undefined = deleted) if a put, delete or covering range delete in the batch
+   * decides it, `undefined` if the batch does not touch the key (the engine's value stands).
+   * Lets a command applied later in the same batch read the writes made before it (compare-and-
+   * swap). Linear in the batch's ops, newest first.
+   */
+  lookup(cf: ColumnFamily, key: Uint8Array): { value: Uint8Array | undefined } | undefined {
+    const id = CF_IDS[cf];
+    for (let i = this.ops.length - 1; i >= 0; i--) {
+      const op = this.ops[i]!;
+      if (op.kind === "put") {
+        if (op.cf === id && Buffer.compare(op.key, key) === 0) return { value: op.value };
+      } else if (op.kind === "delete") {
+        if (op.cf === id && Buffer.compare(op.key, key) === 0) return { value: undefined };
+      } else if (op.kind === "deleteRange") {
+        if (op.cf === id && Buffer.compare(key, op.start) >= 0 && (op.end.byteLength === 0 || Buffer.compare(key, op.end) < 0)) {
+          return { value: undefined };
+        }
+      }
+    }
+    return undefined;
+  }
+
   /** Append every op of `other` (used to merge the Readies of many peers into one commit). */
   merge(other: WriteBatch): this {
     for (const op of other.ops) this.ops.push(op);

@@ -117,6 +117,24 @@ function applyCommand(ps: PeerStorage, e: Entry, wb: WriteBatch, out: ApplyOutpu
         resp.responses.push({ cmdType: r.cmdType, deleteRange: {} });
         break;
       }
+      case raft_cmdpb.CmdType.CompareAndSwap: {
+        // Decided here, in log order, against the value every earlier entry left (including the
+        // writes of this same apply batch): linearizable with all other writes of the region.
+        const c = r.compareAndSwap!;
+        const cf = parseColumnFamily(c.cf) ?? "default";
+        const pending = wb.lookup(cf, c.key);
+        const current = pending ? pending.value : ps.engine.get(cf, c.key);
+        const holds = c.previousNotExist ? current === undefined : current !== undefined && Buffer.compare(current, c.previousValue) === 0;
+        if (holds) {
+          wb.put(cf, c.key, c.value);
+          out.writtenBytes += c.key.byteLength + c.value.byteLength;
+        }
+        resp.responses.push({
+          cmdType: r.cmdType,
+          compareAndSwap: { succeed: holds, previousNotExist: current === undefined, previousValue: Buffer.from(current ?? Buffer.alloc(0)) },
+        });
+        break;
+      }
       default:
         // Reads never reach the log (ReadIndex); propose refuses anything else.
         throw new Error(`region ${ps.regionId}: committed entry ${e.index} holds a command of type ${r.cmdType}, which is never proposed`);

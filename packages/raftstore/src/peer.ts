@@ -220,10 +220,14 @@ export class Peer {
 
     const isRead = req.requests.length > 0 && req.requests.every((r) => r.cmdType === raft_cmdpb.CmdType.Get || r.cmdType === raft_cmdpb.CmdType.Snap);
     const isWrite = req.requests.every(
-      (r) => r.cmdType === raft_cmdpb.CmdType.Put || r.cmdType === raft_cmdpb.CmdType.Delete || r.cmdType === raft_cmdpb.CmdType.DeleteRange,
+      (r) =>
+        r.cmdType === raft_cmdpb.CmdType.Put ||
+        r.cmdType === raft_cmdpb.CmdType.Delete ||
+        r.cmdType === raft_cmdpb.CmdType.DeleteRange ||
+        r.cmdType === raft_cmdpb.CmdType.CompareAndSwap,
     );
     if (req.requests.length === 0 || (!isRead && !isWrite)) {
-      return fail({ kind: "InvalidRequest", message: "a raft command must hold only reads (Get/Snap) or only writes (Put/Delete/DeleteRange), and at least one" });
+      return fail({ kind: "InvalidRequest", message: "a raft command must hold only reads (Get/Snap) or only writes (Put/Delete/DeleteRange/CompareAndSwap), and at least one" });
     }
     for (const key of keysOf(req)) {
       const keyErr = checkKeyInRegion(key, this.region);

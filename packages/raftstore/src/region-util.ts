@@ -73,6 +73,7 @@ export function keysOf(req: raft_cmdpb.RaftCmdRequest): Buffer[] {
     if (r.get) keys.push(r.get.key);
     if (r.put) keys.push(r.put.key);
     if (r.delete) keys.push(r.delete.key);
+    if (r.compareAndSwap) keys.push(r.compareAndSwap.key);
   }
   return keys;
 }

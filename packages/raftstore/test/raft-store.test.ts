@@ -16,6 +16,7 @@ import {
   deleteRangeReq,
   deleteReq,
   getReq,
+  header,
   makeRegion,
   mustFail,
   mustOk,
@@ -77,6 +78,57 @@ describe("raftstore: a single-store region", () => {
     mustOk(await c.propose(1, deleteRangeReq(c.region, c.peerOf(1), "b", "d")));
     assert.deepEqual(scanKeys(c.engine(1)), ["d", "e"]);
     assert.deepEqual(scanKeys(c.engine(1), "write"), ["a"]);
+  });
+
+  test("compare-and-swap is decided at apply, in log order, seeing earlier writes of the same apply batch", async (t) => {
+    const c = new TestCluster(t, [1]);
+    c.pump();
+    const cas = (key: string, expected: string | undefined, value: string): raft_cmdpb.RaftCmdRequest => ({
+      header: header(c.region, c.peerOf(1)),
+      requests: [
+        {
+          cmdType: raft_cmdpb.CmdType.CompareAndSwap,
+          compareAndSwap: { cf: "", key: b(key), value: b(value), previousNotExist: expected === undefined, previousValue: b(expected ?? "") },
+        },
+      ],
+      adminRequest: undefined,
+    });
+    const casResult = (r: ProposalResult) => {
+      const resp = mustOk(r).responses[0]?.compareAndSwap;
+      assert.ok(resp, "a CompareAndSwap response");
+      return { succeed: resp.succeed, previous: resp.previousNotExist ? undefined : resp.previousValue.toString() };
+    };
+    // Three commands accepted in one round: one raft round, one apply batch.
+    const store = c.store(1);
+    const p1 = store.propose(cas("k", undefined, "v1"));
+    const p2 = store.propose(cas("k", "v1", "v2"));
+    const p3 = store.propose(cas("k", undefined, "x"));
+    c.pump();
+    const [r1, r2, r3] = await Promise.all([p1, p2, p3]);
+    assert.deepEqual(casResult(r1), { succeed: true, previous: undefined });
+    assert.deepEqual(casResult(r2), { succeed: true, previous: "v1" }, "sees the first swap, applied in the same batch");
+    assert.deepEqual(casResult(r3), { succeed: false, previous: "v2" });
+    assert.equal(await c.mustGet(1, "k"), "v2");
+
+    // Against committed state, and after a delete and a range delete in the same command.
+    assert.deepEqual(casResult(await c.propose(1, cas("k", "nope", "y"))), { succeed: false, previous: "v2" });
+    const del = deleteReq(c.region, c.peerOf(1), "k");
+    del.requests.push(...cas("k", undefined, "after-delete").requests);
+    const resp = mustOk(await c.propose(1, del));
+    assert.equal(resp.responses[1]?.compareAndSwap?.succeed, true, "the delete earlier in the command is seen");
+    const dr = deleteRangeReq(c.region, c.peerOf(1), "a", "z");
+    dr.requests.push(...cas("k", "after-delete", "z").requests);
+    const resp2 = mustOk(await c.propose(1, dr));
+    assert.deepEqual(
+      { succeed: resp2.responses[1]?.compareAndSwap?.succeed, absent: resp2.responses[1]?.compareAndSwap?.previousNotExist },
+      { succeed: false, absent: true },
+      "the range delete earlier in the command removed the key",
+    );
+    assert.equal(await c.mustGet(1, "k"), undefined);
+    // Mixed with a read: refused at propose.
+    const mixed = cas("k", undefined, "m");
+    mixed.requests.push(...getReq(c.region, c.peerOf(1), "k").requests);
+    mustFail(await c.propose(1, mixed), "InvalidRequest");
   });
 
   test("a put's response echoes one response per request and the applied index advances with it", async (t) => {

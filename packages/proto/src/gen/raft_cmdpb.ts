@@ -34,6 +34,8 @@ export enum CmdType {
   Snap = 5,
   /** DeleteRange - DeleteRangeRequest. */
   DeleteRange = 7,
+  /** CompareAndSwap - CompareAndSwapRequest (regionkv; outside TiKV's numbering). */
+  CompareAndSwap = 16,
   UNRECOGNIZED = -1,
 }
 
@@ -57,6 +59,9 @@ export function cmdTypeFromJSON(object: any): CmdType {
     case 7:
     case "DeleteRange":
       return CmdType.DeleteRange;
+    case 16:
+    case "CompareAndSwap":
+      return CmdType.CompareAndSwap;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -78,6 +83,8 @@ export function cmdTypeToJSON(object: CmdType): string {
       return "Snap";
     case CmdType.DeleteRange:
       return "DeleteRange";
+    case CmdType.CompareAndSwap:
+      return "CompareAndSwap";
     case CmdType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -206,6 +213,33 @@ export interface DeleteRangeResponse {
 }
 
 /**
+ * Compare-and-swap one key, decided when the entry applies (so it is linearizable with every
+ * other write of the region): if the current value matches the expectation, write `value`.
+ */
+export interface CompareAndSwapRequest {
+  /** Column family; empty means "default". */
+  cf: string;
+  /** Key to compare and write; must lie in the region. */
+  key: Buffer;
+  /** Value written when the comparison holds. */
+  value: Buffer;
+  /** Expect the key to be absent (then previous_value is ignored). */
+  previousNotExist: boolean;
+  /** Expected current value (when previous_not_exist is false). */
+  previousValue: Buffer;
+}
+
+/** Result of a CompareAndSwapRequest. */
+export interface CompareAndSwapResponse {
+  /** True if the comparison held and the value was written. */
+  succeed: boolean;
+  /** Whether the key was absent when the entry applied. */
+  previousNotExist: boolean;
+  /** The value when the entry applied; empty if absent. */
+  previousValue: Buffer;
+}
+
+/**
  * Ask for a consistent read point of the region (the read happens on a snapshot the store
  * takes once the command is known to be up to date).
  */
@@ -239,7 +273,11 @@ export interface Request {
     | SnapRequest
     | undefined;
   /** Set iff cmd_type = DeleteRange. */
-  deleteRange?: DeleteRangeRequest | undefined;
+  deleteRange?:
+    | DeleteRangeRequest
+    | undefined;
+  /** Set iff cmd_type = CompareAndSwap. */
+  compareAndSwap?: CompareAndSwapRequest | undefined;
 }
 
 /** Result of one normal command, at the same position as its Request. */
@@ -263,7 +301,11 @@ export interface Response {
     | SnapResponse
     | undefined;
   /** Set iff cmd_type = DeleteRange. */
-  deleteRange?: DeleteRangeResponse | undefined;
+  deleteRange?:
+    | DeleteRangeResponse
+    | undefined;
+  /** Set iff cmd_type = CompareAndSwap. */
+  compareAndSwap?: CompareAndSwapResponse | undefined;
 }
 
 /**
@@ -1064,6 +1106,262 @@ export const DeleteRangeResponse: MessageFns<DeleteRangeResponse> = {
   },
 };
 
+function createBaseCompareAndSwapRequest(): CompareAndSwapRequest {
+  return {
+    cf: "",
+    key: Buffer.alloc(0),
+    value: Buffer.alloc(0),
+    previousNotExist: false,
+    previousValue: Buffer.alloc(0),
+  };
+}
+
+export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
+  encode(message: CompareAndSwapRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cf !== "") {
+      writer.uint32(10).string(message.cf);
+    }
+    if (message.key.length !== 0) {
+      writer.uint32(18).bytes(message.key);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(26).bytes(message.value);
+    }
+    if (message.previousNotExist !== false) {
+      writer.uint32(32).bool(message.previousNotExist);
+    }
+    if (message.previousValue.length !== 0) {
+      writer.uint32(42).bytes(message.previousValue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompareAndSwapRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompareAndSwapRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cf = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.value = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.previousNotExist = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.previousValue = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompareAndSwapRequest {
+    return {
+      cf: isSet(object.cf) ? globalThis.String(object.cf) : "",
+      key: isSet(object.key) ? Buffer.from(bytesFromBase64(object.key)) : Buffer.alloc(0),
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+      previousNotExist: isSet(object.previousNotExist)
+        ? globalThis.Boolean(object.previousNotExist)
+        : isSet(object.previous_not_exist)
+        ? globalThis.Boolean(object.previous_not_exist)
+        : false,
+      previousValue: isSet(object.previousValue)
+        ? Buffer.from(bytesFromBase64(object.previousValue))
+        : isSet(object.previous_value)
+        ? Buffer.from(bytesFromBase64(object.previous_value))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: CompareAndSwapRequest): unknown {
+    const obj: any = {};
+    if (message.cf !== "") {
+      obj.cf = message.cf;
+    }
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    if (message.previousNotExist !== false) {
+      obj.previousNotExist = message.previousNotExist;
+    }
+    if (message.previousValue.length !== 0) {
+      obj.previousValue = base64FromBytes(message.previousValue);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CompareAndSwapRequest>): CompareAndSwapRequest {
+    return CompareAndSwapRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompareAndSwapRequest>): CompareAndSwapRequest {
+    const message = createBaseCompareAndSwapRequest();
+    message.cf = object.cf ?? "";
+    message.key = object.key ?? Buffer.alloc(0);
+    message.value = object.value ?? Buffer.alloc(0);
+    message.previousNotExist = object.previousNotExist ?? false;
+    message.previousValue = object.previousValue ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseCompareAndSwapResponse(): CompareAndSwapResponse {
+  return { succeed: false, previousNotExist: false, previousValue: Buffer.alloc(0) };
+}
+
+export const CompareAndSwapResponse: MessageFns<CompareAndSwapResponse> = {
+  encode(message: CompareAndSwapResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.succeed !== false) {
+      writer.uint32(8).bool(message.succeed);
+    }
+    if (message.previousNotExist !== false) {
+      writer.uint32(16).bool(message.previousNotExist);
+    }
+    if (message.previousValue.length !== 0) {
+      writer.uint32(26).bytes(message.previousValue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompareAndSwapResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompareAndSwapResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.succeed = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.previousNotExist = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.previousValue = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompareAndSwapResponse {
+    return {
+      succeed: isSet(object.succeed) ? globalThis.Boolean(object.succeed) : false,
+      previousNotExist: isSet(object.previousNotExist)
+        ? globalThis.Boolean(object.previousNotExist)
+        : isSet(object.previous_not_exist)
+        ? globalThis.Boolean(object.previous_not_exist)
+        : false,
+      previousValue: isSet(object.previousValue)
+        ? Buffer.from(bytesFromBase64(object.previousValue))
+        : isSet(object.previous_value)
+        ? Buffer.from(bytesFromBase64(object.previous_value))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: CompareAndSwapResponse): unknown {
+    const obj: any = {};
+    if (message.succeed !== false) {
+      obj.succeed = message.succeed;
+    }
+    if (message.previousNotExist !== false) {
+      obj.previousNotExist = message.previousNotExist;
+    }
+    if (message.previousValue.length !== 0) {
+      obj.previousValue = base64FromBytes(message.previousValue);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CompareAndSwapResponse>): CompareAndSwapResponse {
+    return CompareAndSwapResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompareAndSwapResponse>): CompareAndSwapResponse {
+    const message = createBaseCompareAndSwapResponse();
+    message.succeed = object.succeed ?? false;
+    message.previousNotExist = object.previousNotExist ?? false;
+    message.previousValue = object.previousValue ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 function createBaseSnapRequest(): SnapRequest {
   return {};
 }
@@ -1186,7 +1484,15 @@ export const SnapResponse: MessageFns<SnapResponse> = {
 };
 
 function createBaseRequest(): Request {
-  return { cmdType: 0, get: undefined, put: undefined, delete: undefined, snap: undefined, deleteRange: undefined };
+  return {
+    cmdType: 0,
+    get: undefined,
+    put: undefined,
+    delete: undefined,
+    snap: undefined,
+    deleteRange: undefined,
+    compareAndSwap: undefined,
+  };
 }
 
 export const Request: MessageFns<Request> = {
@@ -1208,6 +1514,9 @@ export const Request: MessageFns<Request> = {
     }
     if (message.deleteRange !== undefined) {
       DeleteRangeRequest.encode(message.deleteRange, writer.uint32(66).fork()).join();
+    }
+    if (message.compareAndSwap !== undefined) {
+      CompareAndSwapRequest.encode(message.compareAndSwap, writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -1273,6 +1582,14 @@ export const Request: MessageFns<Request> = {
             message.deleteRange = DeleteRangeRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.compareAndSwap = CompareAndSwapRequest.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1301,6 +1618,11 @@ export const Request: MessageFns<Request> = {
         : isSet(object.delete_range)
         ? DeleteRangeRequest.fromJSON(object.delete_range)
         : undefined,
+      compareAndSwap: isSet(object.compareAndSwap)
+        ? CompareAndSwapRequest.fromJSON(object.compareAndSwap)
+        : isSet(object.compare_and_swap)
+        ? CompareAndSwapRequest.fromJSON(object.compare_and_swap)
+        : undefined,
     };
   },
 
@@ -1324,6 +1646,9 @@ export const Request: MessageFns<Request> = {
     if (message.deleteRange !== undefined) {
       obj.deleteRange = DeleteRangeRequest.toJSON(message.deleteRange);
     }
+    if (message.compareAndSwap !== undefined) {
+      obj.compareAndSwap = CompareAndSwapRequest.toJSON(message.compareAndSwap);
+    }
     return obj;
   },
 
@@ -1344,12 +1669,23 @@ export const Request: MessageFns<Request> = {
     message.deleteRange = (object.deleteRange !== undefined && object.deleteRange !== null)
       ? DeleteRangeRequest.fromPartial(object.deleteRange)
       : undefined;
+    message.compareAndSwap = (object.compareAndSwap !== undefined && object.compareAndSwap !== null)
+      ? CompareAndSwapRequest.fromPartial(object.compareAndSwap)
+      : undefined;
     return message;
   },
 };
 
 function createBaseResponse(): Response {
-  return { cmdType: 0, get: undefined, put: undefined, delete: undefined, snap: undefined, deleteRange: undefined };
+  return {
+    cmdType: 0,
+    get: undefined,
+    put: undefined,
+    delete: undefined,
+    snap: undefined,
+    deleteRange: undefined,
+    compareAndSwap: undefined,
+  };
 }
 
 export const Response: MessageFns<Response> = {
@@ -1371,6 +1707,9 @@ export const Response: MessageFns<Response> = {
     }
     if (message.deleteRange !== undefined) {
       DeleteRangeResponse.encode(message.deleteRange, writer.uint32(66).fork()).join();
+    }
+    if (message.compareAndSwap !== undefined) {
+      CompareAndSwapResponse.encode(message.compareAndSwap, writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -1436,6 +1775,14 @@ export const Response: MessageFns<Response> = {
             message.deleteRange = DeleteRangeResponse.decode(reader, reader.uint32());
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.compareAndSwap = CompareAndSwapResponse.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1464,6 +1811,11 @@ export const Response: MessageFns<Response> = {
         : isSet(object.delete_range)
         ? DeleteRangeResponse.fromJSON(object.delete_range)
         : undefined,
+      compareAndSwap: isSet(object.compareAndSwap)
+        ? CompareAndSwapResponse.fromJSON(object.compareAndSwap)
+        : isSet(object.compare_and_swap)
+        ? CompareAndSwapResponse.fromJSON(object.compare_and_swap)
+        : undefined,
     };
   },
 
@@ -1487,6 +1839,9 @@ export const Response: MessageFns<Response> = {
     if (message.deleteRange !== undefined) {
       obj.deleteRange = DeleteRangeResponse.toJSON(message.deleteRange);
     }
+    if (message.compareAndSwap !== undefined) {
+      obj.compareAndSwap = CompareAndSwapResponse.toJSON(message.compareAndSwap);
+    }
     return obj;
   },
 
@@ -1506,6 +1861,9 @@ export const Response: MessageFns<Response> = {
       : undefined;
     message.deleteRange = (object.deleteRange !== undefined && object.deleteRange !== null)
       ? DeleteRangeResponse.fromPartial(object.deleteRange)
+      : undefined;
+    message.compareAndSwap = (object.compareAndSwap !== undefined && object.compareAndSwap !== null)
+      ? CompareAndSwapResponse.fromPartial(object.compareAndSwap)
       : undefined;
     return message;
   },
