@@ -125,7 +125,10 @@ function applyCommand(ps: PeerStorage, e: Entry, wb: WriteBatch, out: ApplyOutpu
         const pending = wb.lookup(cf, c.key);
         const current = pending ? pending.value : ps.engine.get(cf, c.key);
         const holds = c.previousNotExist ? current === undefined : current !== undefined && Buffer.compare(current, c.previousValue) === 0;
-        if (holds) {
+        if (holds && c.delete) {
+          wb.delete(cf, c.key);
+          out.writtenBytes += c.key.byteLength;
+        } else if (holds) {
           wb.put(cf, c.key, c.value);
           out.writtenBytes += c.key.byteLength + c.value.byteLength;
         }

@@ -88,7 +88,7 @@ describe("raftstore: a single-store region", () => {
       requests: [
         {
           cmdType: raft_cmdpb.CmdType.CompareAndSwap,
-          compareAndSwap: { cf: "", key: b(key), value: b(value), previousNotExist: expected === undefined, previousValue: b(expected ?? "") },
+          compareAndSwap: { cf: "", key: b(key), value: b(value), previousNotExist: expected === undefined, previousValue: b(expected ?? ""), delete: false },
         },
       ],
       adminRequest: undefined,
@@ -124,6 +124,12 @@ describe("raftstore: a single-store region", () => {
       { succeed: false, absent: true },
       "the range delete earlier in the command removed the key",
     );
+    assert.equal(await c.mustGet(1, "k"), undefined);
+    // A swap that deletes.
+    await c.mustPut(1, "k", "old");
+    const casDelete = cas("k", "old", "");
+    casDelete.requests[0]!.compareAndSwap!.delete = true;
+    assert.deepEqual(casResult(await c.propose(1, casDelete)), { succeed: true, previous: "old" });
     assert.equal(await c.mustGet(1, "k"), undefined);
     // Mixed with a read: refused at propose.
     const mixed = cas("k", undefined, "m");

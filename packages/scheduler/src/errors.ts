@@ -19,6 +19,8 @@ export type SchedulerErrorCode =
   | "StoreTombstone"
   /** A malformed request; the message names the field. */
   | "InvalidArgument"
+  /** The request's header names another cluster than this scheduler's. */
+  | "ClusterIdMismatch"
   /** The scheduler's data file is used by another process. */
   | "Locked"
   /** The scheduler's data file is not a scheduler database or is damaged. */
@@ -52,6 +54,8 @@ export function toErrorType(code: SchedulerErrorCode): schedulerpb.ErrorType {
       return schedulerpb.ErrorType.STORE_TOMBSTONE;
     case "InvalidArgument":
       return schedulerpb.ErrorType.INVALID_ARGUMENT;
+    case "ClusterIdMismatch":
+      return schedulerpb.ErrorType.CLUSTER_ID_MISMATCH;
     case "StoreNotFound":
     case "Locked":
     case "Corrupt":

@@ -227,6 +227,8 @@ export interface CompareAndSwapRequest {
   previousNotExist: boolean;
   /** Expected current value (when previous_not_exist is false). */
   previousValue: Buffer;
+  /** Delete the key instead of writing `value` when the comparison holds. */
+  delete: boolean;
 }
 
 /** Result of a CompareAndSwapRequest. */
@@ -1113,6 +1115,7 @@ function createBaseCompareAndSwapRequest(): CompareAndSwapRequest {
     value: Buffer.alloc(0),
     previousNotExist: false,
     previousValue: Buffer.alloc(0),
+    delete: false,
   };
 }
 
@@ -1132,6 +1135,9 @@ export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
     }
     if (message.previousValue.length !== 0) {
       writer.uint32(42).bytes(message.previousValue);
+    }
+    if (message.delete !== false) {
+      writer.uint32(48).bool(message.delete);
     }
     return writer;
   },
@@ -1189,6 +1195,14 @@ export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
             message.previousValue = Buffer.from(reader.bytes());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.delete = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1216,6 +1230,7 @@ export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
         : isSet(object.previous_value)
         ? Buffer.from(bytesFromBase64(object.previous_value))
         : Buffer.alloc(0),
+      delete: isSet(object.delete) ? globalThis.Boolean(object.delete) : false,
     };
   },
 
@@ -1236,6 +1251,9 @@ export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
     if (message.previousValue.length !== 0) {
       obj.previousValue = base64FromBytes(message.previousValue);
     }
+    if (message.delete !== false) {
+      obj.delete = message.delete;
+    }
     return obj;
   },
 
@@ -1249,6 +1267,7 @@ export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
     message.value = object.value ?? Buffer.alloc(0);
     message.previousNotExist = object.previousNotExist ?? false;
     message.previousValue = object.previousValue ?? Buffer.alloc(0);
+    message.delete = object.delete ?? false;
     return message;
   },
 };
