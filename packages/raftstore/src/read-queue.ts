@@ -88,7 +88,7 @@ export class ReadQueue {
       if (r.cmdType === raft_cmdpb.CmdType.Get) {
         const g = r.get!;
         const v = snap.get(parseColumnFamily(g.cf) ?? "default", g.key);
-        resp.responses.push({ cmdType: r.cmdType, get: { value: v ?? Buffer.alloc(0) } });
+        resp.responses.push({ cmdType: r.cmdType, get: { value: v ?? Buffer.alloc(0), notFound: v === undefined } });
       } else {
         // Snap: the caller gets its own consistent view (it outlives this batch).
         own ??= engine.snapshot();

@@ -170,6 +170,8 @@ export interface GetRequest {
 export interface GetResponse {
   /** The value; empty if the key does not exist. */
   value: Buffer;
+  /** True if the key does not exist (an existing key may hold an empty value). */
+  notFound: boolean;
 }
 
 /** Write one key. */
@@ -591,13 +593,16 @@ export const GetRequest: MessageFns<GetRequest> = {
 };
 
 function createBaseGetResponse(): GetResponse {
-  return { value: Buffer.alloc(0) };
+  return { value: Buffer.alloc(0), notFound: false };
 }
 
 export const GetResponse: MessageFns<GetResponse> = {
   encode(message: GetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.value.length !== 0) {
       writer.uint32(10).bytes(message.value);
+    }
+    if (message.notFound !== false) {
+      writer.uint32(16).bool(message.notFound);
     }
     return writer;
   },
@@ -623,6 +628,14 @@ export const GetResponse: MessageFns<GetResponse> = {
             message.value = Buffer.from(reader.bytes());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.notFound = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -636,13 +649,23 @@ export const GetResponse: MessageFns<GetResponse> = {
   },
 
   fromJSON(object: any): GetResponse {
-    return { value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0) };
+    return {
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+      notFound: isSet(object.notFound)
+        ? globalThis.Boolean(object.notFound)
+        : isSet(object.not_found)
+        ? globalThis.Boolean(object.not_found)
+        : false,
+    };
   },
 
   toJSON(message: GetResponse): unknown {
     const obj: any = {};
     if (message.value.length !== 0) {
       obj.value = base64FromBytes(message.value);
+    }
+    if (message.notFound !== false) {
+      obj.notFound = message.notFound;
     }
     return obj;
   },
@@ -653,6 +676,7 @@ export const GetResponse: MessageFns<GetResponse> = {
   fromPartial(object: DeepPartial<GetResponse>): GetResponse {
     const message = createBaseGetResponse();
     message.value = object.value ?? Buffer.alloc(0);
+    message.notFound = object.notFound ?? false;
     return message;
   },
 };

@@ -1,0 +1,338 @@
+/**
+ * The client-facing KV service (`regionkvpb.Kv`), raw API. Flow of one call:
+ *   gRPC handler → validate at the edge (limits.ts; INVALID_ARGUMENT naming the limit) →
+ *   build a RaftCmdRequest with the request's Context (region id, epoch, peer, term) →
+ *   `RaftStore.propose` (writes through the log; reads through ReadIndex on the leader) →
+ *   a region error goes back in the response's `region_error` for the client to re-route;
+ *   timeouts and cancellations become gRPC statuses (the outcome of a write is then unknown).
+ *
+ * Compare-and-swap is one raft command decided when it applies (see raftstore apply.ts), so it is
+ * linearizable with every other write of the region. The transactional methods arrive with the
+ * Percolator layer and answer UNIMPLEMENTED until then.
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { EngineSnapshot } from "@regionkv/engine";
+import type { errorpb, kvrpcpb, regionkvpb } from "@regionkv/proto";
+import { raft_cmdpb } from "@regionkv/proto";
+import { describeRegionError, regionErrorToPb, type ProposalFailure, type RaftStore } from "@regionkv/raftstore";
+import type { Logger } from "pino";
+import { Counter, Histogram, type Registry } from "prom-client";
+import { checkBatch, checkKey, checkRange, checkRawCf, checkScanLimit, checkTtl, checkValue, MAX_SCAN_LIMIT } from "./limits.js";
+
+/** A failure that is not a region error: becomes the call's gRPC status. */
+export class StatusError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+    this.name = "StatusError";
+  }
+}
+
+function invalid(violation: string | undefined): void {
+  if (violation !== undefined) throw new StatusError(grpc.status.INVALID_ARGUMENT, violation);
+}
+
+export interface KvServiceOptions {
+  store: RaftStore;
+  logger: Logger;
+  /** Metrics registry (the store's). */
+  registry?: Registry;
+}
+
+type CmdOutcome = { ok: true; response: raft_cmdpb.RaftCmdResponse; snapshot?: EngineSnapshot } | { ok: false; regionError: errorpb.Error };
+
+interface CallLike {
+  getDeadline(): grpc.Deadline;
+  on(event: "cancelled", fn: () => void): unknown;
+  removeListener?(event: "cancelled", fn: () => void): unknown;
+}
+
+const noRegionError = { regionError: undefined, error: "" };
+
+export class KvService {
+  private readonly store: RaftStore;
+  private readonly log: Logger;
+  private readonly requests: Counter<"method" | "result">;
+  private readonly latency: Histogram<"method">;
+
+  constructor(opts: KvServiceOptions) {
+    this.store = opts.store;
+    this.log = opts.logger;
+    const registers = opts.registry ? [opts.registry] : [];
+    this.requests = new Counter({
+      name: "regionkv_kv_requests_total",
+      help: "KV API requests by method and result (ok, region_error, or a gRPC status name)",
+      labelNames: ["method", "result"],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: "regionkv_kv_request_seconds",
+      help: "KV API request latency by method",
+      labelNames: ["method"],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
+      registers,
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Raw API
+
+  async rawGet(req: kvrpcpb.RawGetRequest, call: CallLike): Promise<kvrpcpb.RawGetResponse> {
+    invalid(checkRawCf(req.cf));
+    invalid(checkKey(req.key));
+    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Get, get: { cf: req.cf, key: req.key } }], call);
+    if (!out.ok) return { regionError: out.regionError, error: "", value: Buffer.alloc(0), notFound: false };
+    const r = out.response.responses[0];
+    if (!r || isAbsent(r)) return { ...noRegionError, value: Buffer.alloc(0), notFound: true };
+    return { ...noRegionError, value: r.get!.value, notFound: false };
+  }
+
+  async rawBatchGet(req: kvrpcpb.RawBatchGetRequest, call: CallLike): Promise<kvrpcpb.RawBatchGetResponse> {
+    invalid(checkRawCf(req.cf));
+    invalid(checkBatch(req.keys.length, req.keys.reduce((n, k) => n + k.byteLength, 0)));
+    for (const k of req.keys) invalid(checkKey(k));
+    const out = await this.run(
+      req.context,
+      req.keys.map((key) => ({ cmdType: raft_cmdpb.CmdType.Get, get: { cf: req.cf, key } })),
+      call,
+    );
+    if (!out.ok) return { regionError: out.regionError, error: "", pairs: [] };
+    const pairs: kvrpcpb.KvPair[] = [];
+    out.response.responses.forEach((r, i) => {
+      if (!isAbsent(r)) pairs.push({ error: undefined, key: req.keys[i]!, value: r.get!.value });
+    });
+    return { ...noRegionError, pairs };
+  }
+
+  async rawPut(req: kvrpcpb.RawPutRequest, call: CallLike): Promise<kvrpcpb.RawPutResponse> {
+    invalid(checkRawCf(req.cf));
+    invalid(checkTtl(req.ttl));
+    invalid(checkKey(req.key));
+    invalid(checkValue(req.value));
+    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Put, put: { cf: req.cf, key: req.key, value: req.value } }], call);
+    return out.ok ? { ...noRegionError } : { regionError: out.regionError, error: "" };
+  }
+
+  async rawBatchPut(req: kvrpcpb.RawBatchPutRequest, call: CallLike): Promise<kvrpcpb.RawBatchPutResponse> {
+    invalid(checkRawCf(req.cf));
+    invalid(checkBatch(req.pairs.length, req.pairs.reduce((n, p) => n + p.key.byteLength + p.value.byteLength, 0)));
+    for (const p of req.pairs) {
+      invalid(checkKey(p.key));
+      invalid(checkValue(p.value));
+    }
+    const out = await this.run(
+      req.context,
+      req.pairs.map((p) => ({ cmdType: raft_cmdpb.CmdType.Put, put: { cf: req.cf, key: p.key, value: p.value } })),
+      call,
+    );
+    return out.ok ? { ...noRegionError } : { regionError: out.regionError, error: "" };
+  }
+
+  async rawDelete(req: kvrpcpb.RawDeleteRequest, call: CallLike): Promise<kvrpcpb.RawDeleteResponse> {
+    invalid(checkRawCf(req.cf));
+    invalid(checkKey(req.key));
+    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Delete, delete: { cf: req.cf, key: req.key } }], call);
+    return out.ok ? { ...noRegionError } : { regionError: out.regionError, error: "" };
+  }
+
+  async rawBatchDelete(req: kvrpcpb.RawBatchDeleteRequest, call: CallLike): Promise<kvrpcpb.RawBatchDeleteResponse> {
+    invalid(checkRawCf(req.cf));
+    invalid(checkBatch(req.keys.length, req.keys.reduce((n, k) => n + k.byteLength, 0)));
+    for (const k of req.keys) invalid(checkKey(k));
+    const out = await this.run(
+      req.context,
+      req.keys.map((key) => ({ cmdType: raft_cmdpb.CmdType.Delete, delete: { cf: req.cf, key } })),
+      call,
+    );
+    return out.ok ? { ...noRegionError } : { regionError: out.regionError, error: "" };
+  }
+
+  async rawDeleteRange(req: kvrpcpb.RawDeleteRangeRequest, call: CallLike): Promise<kvrpcpb.RawDeleteRangeResponse> {
+    invalid(checkRawCf(req.cf));
+    invalid(checkRange(req.startKey, req.endKey, "delete-range"));
+    const out = await this.run(
+      req.context,
+      [{ cmdType: raft_cmdpb.CmdType.DeleteRange, deleteRange: { cf: req.cf, startKey: req.startKey, endKey: req.endKey } }],
+      call,
+    );
+    return out.ok ? { ...noRegionError } : { regionError: out.regionError, error: "" };
+  }
+
+  async rawScan(req: kvrpcpb.RawScanRequest, call: CallLike): Promise<kvrpcpb.RawScanResponse> {
+    invalid(checkRawCf(req.cf));
+    invalid(checkScanLimit(req.limit));
+    // Forward: [start_key, end_key). Reverse: [end_key, start_key), descending.
+    const [lo, hi] = req.reverse ? [req.endKey, req.startKey] : [req.startKey, req.endKey];
+    invalid(checkRange(lo, hi, "scan"));
+    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Snap, snap: {} }], call);
+    if (!out.ok) return { regionError: out.regionError, error: "", kvs: [] };
+    const snap = out.snapshot;
+    try {
+      if (req.limit === 0) return { ...noRegionError, kvs: [] };
+      const region = out.response.responses[0]?.snap?.region;
+      if (!snap || !region) throw new StatusError(grpc.status.INTERNAL, "the store answered a scan without a snapshot");
+      // Clamp to the region: the snapshot holds other regions' keys too.
+      const start = Buffer.compare(lo, region.startKey) < 0 ? region.startKey : lo;
+      let end = hi;
+      if (region.endKey.length > 0 && (end.length === 0 || Buffer.compare(end, region.endKey) > 0)) end = region.endKey;
+      if (end.length > 0 && Buffer.compare(start, end) >= 0) return { ...noRegionError, kvs: [] };
+      const rows = snap.scan("default", start, end, { limit: Math.min(req.limit, MAX_SCAN_LIMIT), reverse: req.reverse });
+      return {
+        ...noRegionError,
+        kvs: rows.map((r) => ({ error: undefined, key: r.key, value: req.keyOnly ? Buffer.alloc(0) : r.value })),
+      };
+    } finally {
+      snap?.release();
+    }
+  }
+
+  async rawCompareAndSwap(req: kvrpcpb.RawCASRequest, call: CallLike): Promise<kvrpcpb.RawCASResponse> {
+    invalid(checkRawCf(req.cf));
+    invalid(checkTtl(req.ttl));
+    invalid(checkKey(req.key));
+    invalid(checkValue(req.value));
+    if (!req.previousNotExist) invalid(checkValue(req.previousValue));
+    const out = await this.run(
+      req.context,
+      [
+        {
+          cmdType: raft_cmdpb.CmdType.CompareAndSwap,
+          compareAndSwap: {
+            cf: req.cf,
+            key: req.key,
+            value: req.value,
+            previousNotExist: req.previousNotExist,
+            previousValue: req.previousValue,
+            delete: req.delete,
+          },
+        },
+      ],
+      call,
+    );
+    if (!out.ok) return { regionError: out.regionError, error: "", succeed: false, previousNotExist: false, previousValue: Buffer.alloc(0) };
+    const c = out.response.responses[0]?.compareAndSwap;
+    if (!c) throw new StatusError(grpc.status.INTERNAL, "the store answered a compare-and-swap without its result");
+    return { ...noRegionError, succeed: c.succeed, previousNotExist: c.previousNotExist, previousValue: c.previousValue };
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  /**
+   * Propose `requests` on the region named by `ctx`. Region errors come back as values; anything
+   * else that is not a success throws a StatusError.
+   */
+  private async run(ctx: kvrpcpb.Context | undefined, requests: raft_cmdpb.Request[], call: CallLike): Promise<CmdOutcome> {
+    if (!ctx || ctx.regionId === 0n) throw new StatusError(grpc.status.INVALID_ARGUMENT, "context.region_id is missing: route the request with the region from the scheduler");
+    const header: raft_cmdpb.RaftRequestHeader = {
+      regionId: ctx.regionId,
+      peer: ctx.peer,
+      readQuorum: false,
+      regionEpoch: ctx.regionEpoch,
+      term: ctx.term,
+      uuid: Buffer.alloc(0),
+    };
+    const ac = new AbortController();
+    const onCancel = () => ac.abort();
+    call.on("cancelled", onCancel);
+    try {
+      const result = await this.store.propose({ header, requests, adminRequest: undefined }, { deadline: this.deadlineOf(call), signal: ac.signal });
+      if (result.ok) {
+        const err = result.response.header?.error;
+        if (err) {
+          result.snapshot?.release();
+          return { ok: false, regionError: err };
+        }
+        return result.snapshot ? { ok: true, response: result.response, snapshot: result.snapshot } : { ok: true, response: result.response };
+      }
+      return this.failure(result.error, ctx);
+    } finally {
+      call.removeListener?.("cancelled", onCancel);
+    }
+  }
+
+  private failure(e: ProposalFailure, ctx: kvrpcpb.Context): CmdOutcome {
+    switch (e.kind) {
+      case "Timeout":
+        throw new StatusError(grpc.status.DEADLINE_EXCEEDED, `region ${ctx.regionId}: ${e.message}; the write may or may not have been applied`);
+      case "Aborted":
+        throw new StatusError(grpc.status.CANCELLED, `region ${ctx.regionId}: ${e.message}`);
+      case "InvalidRequest":
+        throw new StatusError(grpc.status.INVALID_ARGUMENT, `region ${ctx.regionId}: ${e.message}`);
+      default:
+        this.log.debug({ regionId: String(ctx.regionId), err: describeRegionError(e) }, "region error");
+        return { ok: false, regionError: regionErrorToPb(e) };
+    }
+  }
+
+  /** The call's deadline in epoch ms, capped by the store's proposal timeout. */
+  private deadlineOf(call: CallLike): number {
+    const cap = Date.now() + this.store.cfg.proposalTimeoutMs;
+    const d = call.getDeadline();
+    const ms = d instanceof Date ? d.getTime() : d;
+    return Number.isFinite(ms) ? Math.min(ms, cap) : cap;
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  /** The grpc-js service implementation. */
+  service(): regionkvpb.KvServer {
+    const unimplemented = (name: string) => (_call: unknown, callback: grpc.sendUnaryData<never>) =>
+      callback({ code: grpc.status.UNIMPLEMENTED, details: `${name} arrives with the transactional API; this store serves the raw API only` });
+    return {
+      rawGet: this.unary("RawGet", (r, c) => this.rawGet(r, c)),
+      rawBatchGet: this.unary("RawBatchGet", (r, c) => this.rawBatchGet(r, c)),
+      rawPut: this.unary("RawPut", (r, c) => this.rawPut(r, c)),
+      rawBatchPut: this.unary("RawBatchPut", (r, c) => this.rawBatchPut(r, c)),
+      rawDelete: this.unary("RawDelete", (r, c) => this.rawDelete(r, c)),
+      rawBatchDelete: this.unary("RawBatchDelete", (r, c) => this.rawBatchDelete(r, c)),
+      rawDeleteRange: this.unary("RawDeleteRange", (r, c) => this.rawDeleteRange(r, c)),
+      rawScan: this.unary("RawScan", (r, c) => this.rawScan(r, c)),
+      rawCompareAndSwap: this.unary("RawCompareAndSwap", (r, c) => this.rawCompareAndSwap(r, c)),
+      kvGet: unimplemented("KvGet"),
+      kvScan: unimplemented("KvScan"),
+      kvBatchGet: unimplemented("KvBatchGet"),
+      kvPrewrite: unimplemented("KvPrewrite"),
+      kvCommit: unimplemented("KvCommit"),
+      kvBatchRollback: unimplemented("KvBatchRollback"),
+      kvCheckTxnStatus: unimplemented("KvCheckTxnStatus"),
+      kvResolveLock: unimplemented("KvResolveLock"),
+      kvTxnHeartBeat: unimplemented("KvTxnHeartBeat"),
+      kvScanLock: unimplemented("KvScanLock"),
+      kvGc: unimplemented("KvGC"),
+    };
+  }
+
+  private unary<Req, Res extends { regionError?: errorpb.Error | undefined }>(
+    method: string,
+    fn: (req: Req, call: CallLike) => Promise<Res>,
+  ): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      const end = this.latency.startTimer({ method });
+      fn(call.request, call).then(
+        (res) => {
+          end();
+          this.requests.inc({ method, result: res.regionError ? "region_error" : "ok" });
+          callback(null, res);
+        },
+        (err: unknown) => {
+          end();
+          if (err instanceof StatusError) {
+            this.requests.inc({ method, result: grpc.status[err.code] ?? String(err.code) });
+            callback({ code: err.code, details: err.message });
+            return;
+          }
+          this.requests.inc({ method, result: "INTERNAL" });
+          this.log.error({ err, method }, "KV request failed unexpectedly");
+          callback({ code: grpc.status.INTERNAL, details: `${method} failed inside the store: ${err instanceof Error ? err.message : String(err)}` });
+        },
+      );
+    };
+  }
+}
+
+/** Whether a Get response says the key is absent. */
+function isAbsent(r: raft_cmdpb.Response): boolean {
+  return r.get === undefined || r.get.notFound;
+}
