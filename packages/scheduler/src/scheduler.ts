@@ -82,9 +82,12 @@ export class SchedulerCore {
     return this.ids.alloc();
   }
 
-  /** Add or update a store. A tombstone may not come back. */
+  /**
+   * Add or update a store. A tombstone may not come back. Allowed before bootstrap: stores
+   * register while the cluster waits for its initial stores (the first region gets a replica on
+   * each of them).
+   */
   putStore(store: metapb.Store): void {
-    this.mustBeBootstrapped();
     validateStore(store);
     const old = this.stores.get(store.id);
     if (old && old.store.state === metapb.StoreState.Tombstone && store.state !== metapb.StoreState.Tombstone) {
@@ -95,12 +98,10 @@ export class SchedulerCore {
   }
 
   getStore(id: bigint): metapb.Store | undefined {
-    this.mustBeBootstrapped();
     return this.stores.get(id)?.store;
   }
 
   getAllStores(excludeTombstones = false): metapb.Store[] {
-    this.mustBeBootstrapped();
     const out = [...this.stores.values()].map((s) => s.store);
     return (excludeTombstones ? out.filter((s) => s.state !== metapb.StoreState.Tombstone) : out).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }

@@ -17,13 +17,23 @@ test("bootstrap twice fails with AlreadyBootstrapped, also after a restart", () 
   again.close();
 });
 
-test("before bootstrap, cluster operations fail with NotBootstrapped; AllocID and TSO work", () => {
-  const core = SchedulerCore.open(tempDir());
+test("before bootstrap, region operations fail with NotBootstrapped; AllocID, TSO and store registration work", () => {
+  const dir = tempDir();
+  const core = SchedulerCore.open(dir);
   assert.equal(core.isBootstrapped(), false);
-  assert.throws(() => core.putStore(newStore(1n)), { code: "NotBootstrapped" });
+  const hb = core.regionHeartbeat(schedulerpb.RegionHeartbeatRequest.fromPartial({}));
+  assert.equal(hb.ok ? "ok" : hb.error.code, "NotBootstrapped");
   assert.equal(core.allocId(), 1n);
   assert.ok(core.tso(1) > 0n);
+  // Stores register while the cluster waits for its initial stores; they survive a restart.
+  core.putStore(newStore(2n));
+  core.putStore(newStore(3n));
+  assert.deepEqual(core.getAllStores().map((s) => s.id), [2n, 3n]);
   core.close();
+  const again = SchedulerCore.open(dir);
+  assert.deepEqual(again.getAllStores().map((s) => s.id), [2n, 3n]);
+  assert.equal(again.isBootstrapped(), false);
+  again.close();
 });
 
 test("store heartbeat from an unknown store is an error; a known one is recorded", () => {
