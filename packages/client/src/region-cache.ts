@@ -63,6 +63,30 @@ export class RegionCache {
     return e && regionContains(e.region, key) ? e : undefined;
   }
 
+  /**
+   * The cached region holding the keys just below `endKey` (start < endKey ≤ end), i.e. the region
+   * a reverse walk reaches from `endKey`; for an empty `endKey` (+∞), the last region (empty end).
+   */
+  lookupBefore(endKey: Uint8Array): CachedRegion | undefined {
+    // The last entry whose start key is < endKey (any entry, for +∞).
+    let lo = 0;
+    let hi = this.entries.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (endKey.length === 0 || cmp(this.entries[mid]!.region.startKey, endKey) < 0) {
+        found = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    const e = found >= 0 ? this.entries[found] : undefined;
+    if (!e) return undefined;
+    if (e.region.endKey.length === 0) return e;
+    return endKey.length > 0 && cmp(e.region.endKey, endKey) >= 0 ? e : undefined;
+  }
+
   byId(regionId: bigint): CachedRegion | undefined {
     return this.entries.find((e) => e.region.id === regionId);
   }
@@ -75,6 +99,24 @@ export class RegionCache {
     while (i < this.entries.length && cmp(this.entries[i]!.region.startKey, region.startKey) < 0) i++;
     this.entries.splice(i, 0, entry);
     return entry;
+  }
+
+  /**
+   * Insert a region learned from the scheduler unless the cache already holds a newer view of its
+   * range (an overlapping region with a higher version, or the same region with a higher
+   * conf_ver): the scheduler hears of splits and membership changes a heartbeat after the stores.
+   * Returns the new entry, or undefined if the region was stale and skipped.
+   */
+  maybeInsert(region: metapb.Region, leader: metapb.Peer | undefined): CachedRegion | undefined {
+    const v = region.regionEpoch?.version ?? 0n;
+    const c = region.regionEpoch?.confVer ?? 0n;
+    for (const e of this.entries) {
+      if (!overlaps(e.region, region)) continue;
+      const ev = e.region.regionEpoch?.version ?? 0n;
+      if (ev > v) return undefined;
+      if (e.region.id === region.id && ev === v && (e.region.regionEpoch?.confVer ?? 0n) > c) return undefined;
+    }
+    return this.insert(region, leader);
   }
 
   /** Forget a region (the next lookup of its keys goes to the scheduler). */

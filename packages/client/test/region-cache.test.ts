@@ -115,4 +115,33 @@ describe("RegionCache", () => {
     assert.deepEqual(c.overlapping(b("f"), b("u")).map((e) => e.region.id), [1n, 2n, 3n]);
     assert.deepEqual(c.overlapping(b("g"), b("t")).map((e) => e.region.id), [2n], "range ends are exclusive");
   });
+
+  test("lookupBefore finds the region holding the keys just below an end key (where a reverse walk goes on)", () => {
+    const c = new RegionCache();
+    c.insert(region(1n, "", "g"), undefined);
+    c.insert(region(2n, "g", "t"), undefined);
+    c.insert(region(3n, "t", ""), undefined);
+    assert.equal(c.lookupBefore(b("t"))?.region.id, 2n, "a region's start key belongs to the next region; the keys below it to this one");
+    assert.equal(c.lookupBefore(b("m"))?.region.id, 2n);
+    assert.equal(c.lookupBefore(b("g\x00"))?.region.id, 2n);
+    assert.equal(c.lookupBefore(b("g"))?.region.id, 1n);
+    assert.equal(c.lookupBefore(b(""))?.region.id, 3n, "an empty end key is +∞: the last region");
+    c.invalidate(3n);
+    assert.equal(c.lookupBefore(b("")), undefined, "the last region is not cached");
+    c.invalidate(1n);
+    assert.equal(c.lookupBefore(b("g")), undefined, "a gap below the end key");
+  });
+
+  test("maybeInsert skips a scheduler view older than the cached one (lower version, or same region with lower conf_ver)", () => {
+    const c = new RegionCache();
+    c.insert(region(1n, "", "m", undefined, 2n), undefined);
+    c.insert(region(2n, "m", "", undefined, 2n), undefined);
+    assert.equal(c.maybeInsert(region(1n, "", ""), undefined), undefined, "the pre-split region is stale");
+    assert.deepEqual(c.overlapping(b(""), b("")).map((e) => e.region.id), [1n, 2n]);
+    const newer = { ...region(2n, "m", "", [1n, 2n, 4n], 2n), regionEpoch: { confVer: 2n, version: 2n } };
+    assert.ok(c.maybeInsert(newer, undefined), "a membership change is newer");
+    assert.equal(c.maybeInsert(region(2n, "m", "", undefined, 2n), undefined), undefined, "and the older membership is then stale");
+    assert.equal(c.lookup(b("x"))?.region.peers.length, 3);
+    assert.equal(c.lookup(b("x"))?.region.peers.some((p) => p.storeId === 4n), true);
+  });
 });
