@@ -171,13 +171,19 @@ export class RegionCache {
     return true;
   }
 
-  /** EpochNotMatch: the store's current regions replace our stale view (leaders unknown). */
+  /**
+   * EpochNotMatch: the store's current regions replace our stale view. Each keeps its cached
+   * leader if that is still a member; otherwise the peer on the stale region's leader store is
+   * tried first (after a split, that store's peers are the likely leaders of both halves).
+   */
   onEpochNotMatch(regionId: bigint, currentRegions: metapb.Region[]): void {
+    const leaderStore = this.byId(regionId)?.leader?.storeId;
+    const previous = new Map(currentRegions.map((r) => [r.id, this.byId(r.id)?.leader] as const));
     this.invalidate(regionId);
     for (const r of currentRegions) {
-      const prev = this.byId(r.id);
-      const keepLeader = prev?.leader && r.peers.some((p) => p.id === prev.leader!.id) ? prev.leader : undefined;
-      this.insert(r, keepLeader);
+      const prev = previous.get(r.id);
+      const keep = prev ? r.peers.find((p) => p.id === prev.id) : undefined;
+      this.insert(r, keep ?? r.peers.find((p) => p.storeId === leaderStore));
     }
   }
 

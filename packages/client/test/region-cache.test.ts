@@ -94,7 +94,9 @@ describe("RegionCache", () => {
     const right = region(2n, "m", "", undefined, 2n);
     c.onEpochNotMatch(1n, [left, right]);
     assert.equal(c.lookup(b("a"))?.region.regionEpoch?.version, 2n);
+    assert.equal(c.lookup(b("a"))?.leader?.id, r.peers[1]!.id, "the leader is kept");
     assert.equal(c.lookup(b("q"))?.region.id, 2n);
+    assert.equal(c.lookup(b("q"))?.leader?.storeId, 2n, "the new half starts with its peer on the old leader's store");
     assert.equal(c.size, 2);
   });
 
