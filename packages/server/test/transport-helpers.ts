@@ -43,6 +43,15 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_
   }
 }
 
+/** `waitFor` with an asynchronous condition (metrics are read asynchronously). */
+export async function waitForAsync(cond: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 export interface MsgOptions {
   regionId?: bigint;
   fromStore?: bigint;
