@@ -185,10 +185,14 @@ export class CallScope {
         { cause: this.lastFailure?.cause },
       );
     }
-    if (backoff) {
+    // Retries without a pause (following a leader hint, trying the next peer) are capped in a row,
+    // so hints that point back and forth cannot make a call spin.
+    if (backoff || budget.immediate >= MAX_IMMEDIATE_RETRIES) {
+      budget.immediate = 0;
       const delay = backoffDelayMs(budget.backoffs++, this.random, this.backoff, minDelayMs);
       await this.sleep(delay);
     } else {
+      budget.immediate++;
       this.throwIfAborted();
     }
   }
@@ -201,16 +205,24 @@ export class CallScope {
   }
 }
 
+/** Retries in a row without a backoff before one is forced. */
+const MAX_IMMEDIATE_RETRIES = 4;
+
 /** The retries spent by one chain of attempts. */
 export class RetryBudget {
+  /** Retries so far (bounded by maxRetries). */
   retries = 0;
+  /** Backoffs so far (the exponent of the next delay). */
   backoffs = 0;
+  /** Retries without a backoff since the last one. */
+  immediate = 0;
 
   /** A budget for a sub-request split off this chain: it starts from what was spent so far. */
   fork(): RetryBudget {
     const b = new RetryBudget();
     b.retries = this.retries;
     b.backoffs = this.backoffs;
+    b.immediate = this.immediate;
     return b;
   }
 }

@@ -40,8 +40,8 @@ import { StoreChannels } from "./store-channels.js";
 
 /** Default per-call deadline. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
-/** Default retry budget of one request chain. */
-export const DEFAULT_MAX_RETRIES = 20;
+/** Default retry budget of one request chain (a guard against loops: the deadline usually ends a call first). */
+export const DEFAULT_MAX_RETRIES = 64;
 /** Default time to wait for a connection to a store before trying another peer. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 
@@ -62,7 +62,10 @@ export interface RawClientOptions {
   scheduler: string | string[];
   /** Per-call deadline in ms, retries included (default 10,000). A call option overrides it. */
   timeoutMs?: number;
-  /** How many times one request may be retried after region errors or unreachable stores (default 20). */
+  /**
+   * How many times one request may be retried after region errors or unreachable stores (default
+   * 64); a guard against loops, as the deadline usually ends a failing call first.
+   */
   maxRetries?: number;
   /** How long to wait for a connection to a store before trying another peer, in ms (default 3,000). */
   connectTimeoutMs?: number;
@@ -86,7 +89,10 @@ export interface RawClientInternalOptions {
 export interface RawCallOptions {
   /** This call's deadline in ms, retries included (default: the client's `timeoutMs`). */
   timeoutMs?: number;
-  /** Aborts the call: it rejects with AbortedError (a write in flight may still be applied). */
+  /**
+   * Aborts the call: it rejects with AbortedError (a put or delete in flight may still be applied;
+   * a compareAndSwap in flight rejects with UnknownOutcomeError instead).
+   */
   signal?: AbortSignal;
 }
 

@@ -34,6 +34,9 @@ export type Attempt<T> = { ok: true; value: T } | { ok: false };
 
 const RETRY: { ok: false } = { ok: false };
 
+/** A gRPC DEADLINE_EXCEEDED this close to the call's deadline is the call's own. */
+const DEADLINE_SLACK_MS = 20;
+
 type CallOutcome<Resp> = { ok: true; response: Resp } | { ok: false; error: ServiceError };
 
 export class RegionRequestSender {
@@ -74,9 +77,15 @@ export class RegionRequestSender {
     if (!outcome.ok) {
       const err = outcome.error;
       const text = `${rpc.name} to ${where} (${address}) failed: ${GrpcStatus[err.code] ?? err.code} ${err.details}`;
-      if (scope.aborted) {
+      // gRPC may notice the call's deadline a moment before the scope's timer does.
+      const deadlinePassed = err.code === GrpcStatus.DEADLINE_EXCEEDED && scope.remainingMs() <= DEADLINE_SLACK_MS;
+      if (scope.aborted || deadlinePassed) {
         // Our deadline passed, the caller aborted, or the client closed while the request was out.
-        if (!rpc.idempotent) throw this.unknownOutcome(scope, rpc, `${scope.abortError().message} while the request was in flight`, err);
+        if (!rpc.idempotent) {
+          const why = scope.aborted ? scope.abortError().message : `${scope.op} did not finish within ${scope.timeoutMs} ms (timeoutMs)`;
+          throw this.unknownOutcome(scope, rpc, `${why} while the request was in flight`, err);
+        }
+        if (!scope.aborted) await scope.sleep(scope.remainingMs() + DEADLINE_SLACK_MS); // rejects once the scope's timer fires
         throw scope.abortError();
       }
       const decision = decideRpcFailure(err.code);
@@ -123,10 +132,12 @@ export class RegionRequestSender {
     const action = decision.action;
     switch (action.kind) {
       case "followLeader": {
-        // Only if no concurrent request has moved the region on already.
+        // Only if no concurrent request has moved the region on already. A hint naming a peer
+        // already tried (e.g. a dead leader its followers still name) is followed after a backoff.
         const current = this.cache.byId(regionId);
+        const triedBefore = current?.tried.has(action.leader.id) === true;
         const followed = current?.leader?.id === peer.id ? this.cache.onNotLeader(regionId, action.leader) : true;
-        return this.retryAfter(scope, budget, !followed, text);
+        return this.retryAfter(scope, budget, !followed || triedBefore, text);
       }
       case "tryNextPeer":
         return this.onPeerUnusable(scope, budget, entry, peer, text, undefined, decision.backoff);

@@ -116,7 +116,7 @@ export function describeRegionError(err: errorpb.Error): string {
 export type RpcFailureAction =
   /** The connection broke (UNAVAILABLE): mark the peer failed and try the region's next peer. */
   | { kind: "tryNextPeer" }
-  /** The store timed out or gave up on the proposal, or is overloaded: retry after a backoff. */
+  /** The store timed out or gave up on the proposal: retry after a backoff. */
   | { kind: "retryLater" }
   /** The store refused the request as malformed: an InvalidArgumentError, not retried. */
   | { kind: "invalidArgument" }
@@ -137,11 +137,10 @@ export function decideRpcFailure(code: GrpcStatus): RpcFailureDecision {
     case GrpcStatus.CANCELLED: // the store aborted the proposal
     case GrpcStatus.ABORTED:
       return { action: { kind: "retryLater" }, mayHaveApplied: true };
-    case GrpcStatus.RESOURCE_EXHAUSTED:
-      return { action: { kind: "retryLater" }, mayHaveApplied: false };
     case GrpcStatus.INVALID_ARGUMENT:
     case GrpcStatus.OUT_OF_RANGE:
       return { action: { kind: "invalidArgument" }, mayHaveApplied: false };
+    case GrpcStatus.RESOURCE_EXHAUSTED: // a message over a size limit (a store's overload is ServerIsBusy)
     case GrpcStatus.UNIMPLEMENTED:
     case GrpcStatus.NOT_FOUND:
     case GrpcStatus.ALREADY_EXISTS:

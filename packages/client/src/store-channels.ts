@@ -93,6 +93,8 @@ export class StoreChannels {
         new Promise<boolean>((resolve) => channel.watchConnectivityState(from, until, (err) => resolve(err === undefined))),
       );
       if (!changed) {
+        // The call's deadline bounded the wait: let the scope report it rather than blame the store.
+        if (until >= scope.deadline) await scope.sleep(scope.remainingMs() + 10);
         scope.throwIfAborted();
         return "failed";
       }

@@ -256,6 +256,19 @@ describe("RawClient: following the cluster", () => {
     assert.equal(source.calls.filter((c) => c === "getStore 1").length, 2, "the failed store's address was forgotten and resolved again");
   });
 
+  test("the leader's store crashes: followers keep naming it until an election ends; the client backs off and finds the new leader", async (t) => {
+    const { client, cluster } = await setup(t, {}, { timeoutMs: 5_000 });
+    await client.put("a", "1");
+    cluster.store(1n).stop();
+    setTimeout(() => cluster.setLeader(1n, 3n), 300); // the election
+    const t0 = performance.now();
+    await client.put("b", "2");
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 290 && ms < 2_000, `succeeded after ${Math.round(ms)} ms`);
+    assert.equal(cluster.sent().at(-1)?.storeId, 3n);
+    assert.deepEqual(cluster.dump(), { a: "1", b: "2" });
+  });
+
   test("a failing scheduler lookup is retried with backoff", async (t) => {
     const { client, source } = await setup(t);
     source.failNext = 2;
