@@ -70,10 +70,11 @@ class GrpcCluster {
     const engine = Engine.open(this.dirs.get(id)!);
     const server = new Server(RAFT_TRANSPORT_SERVER_OPTIONS);
     const metrics = new TransportMetrics(new Registry());
-    let store: RaftStore | undefined;
+    // The service and the transport are built before the store they forward to.
+    const ref: { store?: RaftStore } = {};
     server.addService(
       rawRaftTransportService,
-      raftTransportService({ onRaftMessage: (m) => store?.onRaftMessage(m) }, { storeId: BigInt(id), metrics, logger: silent }),
+      raftTransportService({ onRaftMessage: (m) => ref.store?.onRaftMessage(m) }, { storeId: BigInt(id), metrics, logger: silent }),
     );
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -83,13 +84,14 @@ class GrpcCluster {
     const transport = new GrpcTransport({
       storeId: BigInt(id),
       resolver: mapResolver(this.addresses),
-      reporter: { reportSnapshotStatus: (r, p, ok) => store?.reportSnapshotStatus(r, p, ok) },
+      reporter: { reportSnapshotStatus: (r, p, ok) => ref.store?.reportSnapshotStatus(r, p, ok) },
       metrics,
       logger: silent,
       random: seededRandom(id),
       config: FAST,
     });
-    store = new RaftStore({ storeId: BigInt(id), engine, transport, config: CONFIG, seed: id, logger: silent });
+    const store = new RaftStore({ storeId: BigInt(id), engine, transport, config: CONFIG, seed: id, logger: silent });
+    ref.store = store;
     const node: Node = { id, engine, store, transport, server, address, metrics };
     this.nodes.set(id, node);
     store.start();
