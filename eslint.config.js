@@ -17,10 +17,14 @@ function upwardImportsBanned(pkg) {
         "error",
         {
           patterns: [
-            {
-              group: above.map((p) => `@regionkv/${p}`).concat(above.map((p) => `@regionkv/${p}/*`)),
-              message: `packages/${pkg} may not import packages above it (${above.join(", ")}): dependencies point down the table in ARCHITECTURE.md.`,
-            },
+            ...(above.length === 0
+              ? []
+              : [
+                  {
+                    group: above.map((p) => `@regionkv/${p}`).concat(above.map((p) => `@regionkv/${p}/*`)),
+                    message: `packages/${pkg} may not import packages above it (${above.join(", ")}): dependencies point down the table in ARCHITECTURE.md.`,
+                  },
+                ]),
             {
               group: ["../../*/src/*", "../../../packages/*"],
               message: "Import other packages by their @regionkv/* name, not by a relative path.",

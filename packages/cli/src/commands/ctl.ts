@@ -1,0 +1,157 @@
+/**
+ * `regionkv ctl`: talk to a running cluster through the public client and the scheduler.
+ * Keys and values are UTF-8 text, or hex with --hex (input and output). `get` of a missing key
+ * prints nothing and exits 1, like a failed lookup in any shell tool.
+ */
+import { RawClient } from "@regionkv/client";
+import { metapb } from "@regionkv/proto";
+import { SchedulerRpcClient, type RegionWithLeader } from "@regionkv/scheduler/client";
+import { exitWithError } from "../fail.js";
+
+export interface CtlOptions {
+  scheduler: string;
+  hex: boolean;
+  timeoutMs: number;
+}
+
+function endpoints(opts: CtlOptions): string[] {
+  return opts.scheduler.split(",").map((s) => s.trim());
+}
+
+function decode(text: string, opts: CtlOptions, what: string): Buffer {
+  if (!opts.hex) return Buffer.from(text, "utf8");
+  if (!/^([0-9a-fA-F]{2})*$/.test(text)) throw new Error(`${what} ${JSON.stringify(text)} is not hex (an even number of 0-9a-f digits); drop --hex to pass text`);
+  return Buffer.from(text, "hex");
+}
+
+function encode(b: Buffer, opts: CtlOptions): string {
+  return opts.hex ? b.toString("hex") : b.toString("utf8");
+}
+
+async function withClient<T>(command: string, opts: CtlOptions, fn: (c: RawClient) => Promise<T>): Promise<T> {
+  let client: RawClient | undefined;
+  let result: T;
+  try {
+    client = await RawClient.connect({ scheduler: endpoints(opts), timeoutMs: opts.timeoutMs });
+    result = await fn(client);
+  } catch (err) {
+    await client?.close().catch(() => undefined);
+    return exitWithError(`ctl ${command}`, err);
+  }
+  await client.close().catch(() => undefined);
+  return result;
+}
+
+async function withScheduler<T>(command: string, opts: CtlOptions, fn: (s: SchedulerRpcClient) => Promise<T>): Promise<T> {
+  let s: SchedulerRpcClient | undefined;
+  let result: T;
+  try {
+    s = await SchedulerRpcClient.connect({ endpoints: endpoints(opts), timeoutMs: opts.timeoutMs });
+    result = await fn(s);
+  } catch (err) {
+    s?.close();
+    return exitWithError(`ctl ${command}`, err);
+  }
+  s.close();
+  return result;
+}
+
+export async function ctlGet(key: string, opts: CtlOptions): Promise<void> {
+  const value = await withClient("get", opts, (c) => c.get(decode(key, opts, "key")));
+  if (value === undefined) {
+    process.stderr.write(`key ${JSON.stringify(key)} not found\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(encode(value, opts) + "\n");
+}
+
+export async function ctlPut(key: string, value: string, opts: CtlOptions): Promise<void> {
+  await withClient("put", opts, (c) => c.put(decode(key, opts, "key"), decode(value, opts, "value")));
+  process.stdout.write("OK\n");
+}
+
+export async function ctlDelete(key: string, opts: CtlOptions): Promise<void> {
+  await withClient("delete", opts, (c) => c.delete(decode(key, opts, "key")));
+  process.stdout.write("OK\n");
+}
+
+export async function ctlDeleteRange(start: string, end: string, opts: CtlOptions): Promise<void> {
+  await withClient("delete-range", opts, (c) => c.deleteRange(decode(start, opts, "start"), decode(end, opts, "end")));
+  process.stdout.write("OK\n");
+}
+
+export async function ctlCas(key: string, expected: string | undefined, next: string, opts: CtlOptions & { absent: boolean }): Promise<void> {
+  if (opts.absent === (expected !== undefined)) exitWithError("ctl cas", new Error("give either the expected value or --absent (the key must not exist), not both"));
+  const r = await withClient("cas", opts, (c) => c.compareAndSwap(decode(key, opts, "key"), expected === undefined ? undefined : decode(expected, opts, "expected"), decode(next, opts, "value")));
+  process.stdout.write(`${r.swapped ? "SWAPPED" : "NOT SWAPPED"} previous=${r.previous === undefined ? "(absent)" : encode(r.previous, opts)}\n`);
+  if (!r.swapped) process.exitCode = 1;
+}
+
+export async function ctlScan(start: string, end: string, opts: CtlOptions & { limit: number; keysOnly: boolean; reverse: boolean; json: boolean }): Promise<void> {
+  const rows = await withClient("scan", opts, (c) => c.scan(decode(start, opts, "start"), decode(end, opts, "end"), { limit: opts.limit, keyOnly: opts.keysOnly, reverse: opts.reverse }));
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(rows.map((r) => (opts.keysOnly ? { key: encode(r.key, opts) } : { key: encode(r.key, opts), value: encode(r.value, opts) }))) + "\n");
+    return;
+  }
+  for (const r of rows) process.stdout.write(opts.keysOnly ? `${encode(r.key, opts)}\n` : `${encode(r.key, opts)}\t${encode(r.value, opts)}\n`);
+}
+
+async function allRegions(s: SchedulerRpcClient): Promise<RegionWithLeader[]> {
+  const out: RegionWithLeader[] = [];
+  let start = Buffer.alloc(0);
+  for (;;) {
+    const page = await s.scanRegions(start, Buffer.alloc(0), 1_000);
+    out.push(...page);
+    const last = page[page.length - 1];
+    if (page.length < 1_000 || !last || last.region.endKey.length === 0) return out;
+    start = Buffer.from(last.region.endKey);
+  }
+}
+
+const STATE_NAMES: Record<number, string> = { [metapb.StoreState.Up]: "Up", [metapb.StoreState.Offline]: "Offline", [metapb.StoreState.Tombstone]: "Tombstone" };
+
+export async function ctlStores(opts: CtlOptions & { json: boolean }): Promise<void> {
+  const { stores, regions } = await withScheduler("stores", opts, async (s) => ({ stores: await s.getAllStores(), regions: await allRegions(s) }));
+  const rows = stores.map((st) => ({
+    id: Number(st.id),
+    address: st.address,
+    state: STATE_NAMES[st.state] ?? String(st.state),
+    regionCount: regions.filter((r) => r.region.peers.some((p) => p.storeId === st.id)).length,
+    leaderCount: regions.filter((r) => r.leader?.storeId === st.id).length,
+  }));
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(rows) + "\n");
+    return;
+  }
+  process.stdout.write(table(["ID", "ADDRESS", "STATE", "REGIONS", "LEADERS"], rows.map((r) => [r.id, r.address, r.state, r.regionCount, r.leaderCount])));
+}
+
+export async function ctlRegions(opts: CtlOptions & { json: boolean }): Promise<void> {
+  const regions = await withScheduler("regions", opts, allRegions);
+  const rows = regions.map(({ region, leader }) => ({
+    id: Number(region.id),
+    startKey: region.startKey.toString("hex"),
+    endKey: region.endKey.toString("hex"),
+    version: Number(region.regionEpoch?.version ?? 0n),
+    confVer: Number(region.regionEpoch?.confVer ?? 0n),
+    peers: region.peers.map((p) => ({ id: Number(p.id), storeId: Number(p.storeId) })),
+    leaderStoreId: leader ? Number(leader.storeId) : null,
+  }));
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(rows) + "\n");
+    return;
+  }
+  process.stdout.write(
+    table(
+      ["ID", "START", "END", "EPOCH", "PEERS (id@store)", "LEADER STORE"],
+      rows.map((r) => [r.id, r.startKey || "-inf", r.endKey || "+inf", `${r.confVer}/${r.version}`, r.peers.map((p) => `${p.id}@${p.storeId}`).join(","), r.leaderStoreId ?? "-"]),
+    ),
+  );
+}
+
+function table(head: string[], rows: Array<Array<string | number>>): string {
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  return cells.map((r) => r.map((c, i) => (c ?? "").padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
+}

@@ -1,0 +1,35 @@
+/** `regionkv store`: one store process. Ready when it accepts requests. */
+import { startStore } from "@regionkv/server";
+import { exitWithError, onShutdownSignal } from "../fail.js";
+import { makeLogger, type LogLevel } from "../logger.js";
+
+export interface StoreCommandOptions {
+  scheduler: string;
+  listen: string;
+  data: string;
+  statusListen?: string;
+  advertise?: string;
+  initialStores: number;
+  logLevel: LogLevel;
+}
+
+export async function runStore(opts: StoreCommandOptions): Promise<void> {
+  const log = makeLogger({ level: opts.logLevel, name: "store" });
+  try {
+    const store = await startStore({
+      scheduler: opts.scheduler.split(",").map((s) => s.trim()),
+      listen: opts.listen,
+      advertise: opts.advertise,
+      statusListen: opts.statusListen,
+      dataDir: opts.data,
+      initialStores: opts.initialStores,
+      logger: log,
+    });
+    onShutdownSignal(async () => {
+      log.info({ storeId: String(store.storeId) }, "stopping");
+      await store.stop();
+    });
+  } catch (err) {
+    exitWithError("store", err);
+  }
+}

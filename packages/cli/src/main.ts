@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/**
+ * The `regionkv` command (from the repository root: `pnpm regionkv …`).
+ *   regionkv scheduler --listen 127.0.0.1:2379 --data DIR
+ *   regionkv store --scheduler 127.0.0.1:2379 --listen 127.0.0.1:20160 --data DIR
+ *   regionkv cluster [--stores 3] [--data ./data] [--scheduler-port 2379] [--store-port 20160]
+ *   regionkv ctl --scheduler ADDR get|put|delete|delete-range|cas|scan|stores|regions …
+ * These flags are public: add new ones, never change these.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { runCluster } from "./commands/cluster.js";
+import { ctlCas, ctlDelete, ctlDeleteRange, ctlGet, ctlPut, ctlRegions, ctlScan, ctlStores, type CtlOptions } from "./commands/ctl.js";
+import { runScheduler } from "./commands/scheduler.js";
+import { runStore } from "./commands/store.js";
+import { LOG_LEVELS, type LogLevel } from "./logger.js";
+
+function intArg(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+const logLevel = () => new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info");
+
+// Failures are reported by the commands themselves, with what to do; grpc-js's own console
+// lines ("No address added …") would only repeat them less clearly.
+grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+
+const program = new Command();
+program
+  .name("regionkv")
+  .description("regionkv: a sharded, replicated, transactional key-value store")
+  .version("0.1.0")
+  .showHelpAfterError();
+
+program
+  .command("scheduler")
+  .description("run the scheduler (region map, ids, timestamps)")
+  .option("--listen <host:port>", "gRPC listen address", "127.0.0.1:2379")
+  .requiredOption("--data <dir>", "data directory (created if missing)")
+  .addOption(logLevel())
+  .action((o: { listen: string; data: string; logLevel: LogLevel }) => runScheduler(o));
+
+program
+  .command("store")
+  .description("run one store (region replicas, KV and raft services)")
+  .option("--scheduler <host:port>", "scheduler address (comma-separated for several)", "127.0.0.1:2379")
+  .option("--listen <host:port>", "gRPC listen address for clients and other stores", "127.0.0.1:20160")
+  .requiredOption("--data <dir>", "data directory (created if missing)")
+  .option("--status-listen <host:port>", "HTTP status address (/metrics, /status); default: listen port + 20")
+  .option("--advertise <host:port>", "address other stores and clients dial; default: the listen address")
+  .option("--initial-stores <n>", "first start of a new cluster: stores that must register before the first region is created (its replicas)", intArg("--initial-stores", 1, 100), 3)
+  .addOption(logLevel())
+  .action((o: { scheduler: string; listen: string; data: string; statusListen?: string; advertise?: string; initialStores: number; logLevel: LogLevel }) => runStore(o));
+
+program
+  .command("cluster")
+  .description("run a scheduler and N stores on this machine as child processes")
+  .option("--stores <n>", "number of stores", intArg("--stores", 1, 100), 3)
+  .option("--data <dir>", "data directory (scheduler/ and store-N/ inside)", "./data")
+  .option("--scheduler-port <port>", "scheduler port", intArg("--scheduler-port", 1, 65535), 2379)
+  .option("--store-port <port>", "first store port; stores use consecutive ports", intArg("--store-port", 1, 65535), 20160)
+  .option("--host <ip>", "loopback or interface address to listen on", "127.0.0.1")
+  .option("--ready-timeout <seconds>", "how long to wait for the cluster to serve", intArg("--ready-timeout", 1, 3600), 60)
+  .addOption(logLevel())
+  .action((o: { stores: number; data: string; schedulerPort: number; storePort: number; host: string; readyTimeout: number; logLevel: LogLevel }) =>
+    runCluster({ ...o, readyTimeoutMs: o.readyTimeout * 1000 }),
+  );
+
+const ctl = program
+  .command("ctl")
+  .description("talk to a running cluster")
+  .option("--scheduler <host:port>", "scheduler address (comma-separated for several)", "127.0.0.1:2379")
+  .option("--hex", "keys and values are hex, in and out", false)
+  .option("--timeout <seconds>", "per-request deadline", intArg("--timeout", 1, 3600), 10);
+
+function ctlOpts(): CtlOptions {
+  const o = ctl.opts<{ scheduler: string; hex: boolean; timeout: number }>();
+  return { scheduler: o.scheduler, hex: o.hex, timeoutMs: o.timeout * 1000 };
+}
+
+ctl.command("get <key>").description("print the value of a key (exit 1 if absent)").action((key: string) => ctlGet(key, ctlOpts()));
+ctl.command("put <key> <value>").description("write a key").action((key: string, value: string) => ctlPut(key, value, ctlOpts()));
+ctl.command("delete <key>").description("delete a key").action((key: string) => ctlDelete(key, ctlOpts()));
+ctl
+  .command("delete-range <start> <end>")
+  .description("delete every key in [start, end)")
+  .action((start: string, end: string) => ctlDeleteRange(start, end, ctlOpts()));
+ctl
+  .command("cas <key> [expected] <value>")
+  .description("compare-and-swap: write value if the key holds expected (or, with --absent, does not exist)")
+  .option("--absent", "the key must not exist", false)
+  .action((key: string, a: string | undefined, b: string | undefined, o: { absent: boolean }) => {
+    // commander fills optional-then-required positionals left to right.
+    const [expected, value] = b === undefined ? [undefined, a!] : [a, b];
+    return ctlCas(key, expected, value, { ...ctlOpts(), absent: o.absent });
+  });
+ctl
+  .command("scan [start] [end]")
+  .description("list keys in [start, end) (empty end = to the end)")
+  .option("--limit <n>", "most rows", intArg("--limit", 1, 10_000), 100)
+  .option("--keys-only", "print keys only", false)
+  .option("--reverse", "descending order", false)
+  .option("--json", "JSON output", false)
+  .action((start: string | undefined, end: string | undefined, o: { limit: number; keysOnly: boolean; reverse: boolean; json: boolean }) =>
+    ctlScan(start ?? "", end ?? "", { ...ctlOpts(), ...o }),
+  );
+ctl.command("stores").description("list the stores").option("--json", "JSON output", false).action((o: { json: boolean }) => ctlStores({ ...ctlOpts(), ...o }));
+ctl.command("regions").description("list the regions").option("--json", "JSON output", false).action((o: { json: boolean }) => ctlRegions({ ...ctlOpts(), ...o }));
+
+await program.parseAsync(process.argv);
