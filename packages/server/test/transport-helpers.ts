@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { eraftpb, metapb, type raft_serverpb } from "@regionkv/proto";
+import { eraftpb, metapb, regionkvpb, type raft_serverpb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
 import pino from "pino";
 import { Registry } from "prom-client";
@@ -124,6 +124,8 @@ export interface ReceiverOptions {
   config?: Partial<TransportConfig>;
   /** Bind this port (a receiver coming back where a dead one was). */
   port?: number;
+  /** Register under the generated `RaftTransportService` (grpc-js decodes) instead of the raw one. */
+  generated?: boolean;
   /** Wrap the implementation (to watch or disturb streams). */
   wrap?: (impl: RaftTransportImplementation, server: Server) => RaftTransportImplementation;
 }
@@ -150,7 +152,7 @@ export async function startReceiver(t: AfterHook, storeId: bigint, opts: Receive
       impl.raft(call, cb);
     },
   };
-  server.addService(rawRaftTransportService, opts.wrap ? opts.wrap(counted, server) : counted);
+  server.addService(opts.generated ? regionkvpb.RaftTransportService : rawRaftTransportService, opts.wrap ? opts.wrap(counted, server) : counted);
   rec.port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );

@@ -7,10 +7,11 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
 import { credentials, makeGenericClientConstructor, Metadata, status, type ServiceError } from "@grpc/grpc-js";
-import { eraftpb, raft_serverpb } from "@regionkv/proto";
+import { eraftpb, raft_serverpb, type regionkvpb } from "@regionkv/proto";
 import {
   FROM_STORE_HEADER,
   TO_STORE_HEADER,
+  raftTransportService,
   type RaftTransportImplementation,
 } from "../src/transport/index.js";
 import { deadAddress, mapResolver, metricValue, msg, seededBytes, startReceiver, startSender, waitFor } from "./transport-helpers.js";
@@ -89,6 +90,52 @@ describe("raft batches", () => {
     assert.deepEqual(
       r2.received.map((m) => m.message!.index),
       [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n],
+    );
+  });
+
+  test("a receiver that stops reading: flow control holds the pipe, the queue fills and refuses, nothing blocks; reading again drains it", async (t) => {
+    let resume: (() => void) | undefined;
+    const r2 = await startReceiver(t, 2n, {
+      wrap: (impl): RaftTransportImplementation => ({
+        ...impl,
+        raft: (call, cb) => {
+          impl.raft(call, cb);
+          call.pause();
+          resume = () => call.resume();
+        },
+      }),
+    });
+    const s1 = startSender(t, 1n, mapResolver(new Map([[2n, r2.address]])), { config: { queueCapacity: 16, maxBatchBytes: 64 * 1024 } });
+    const big = seededBytes(50_000, 4);
+    const accepted: bigint[] = [];
+    let seq = 0n;
+    let refused = 0;
+    await waitFor(() => {
+      for (let i = 0; i < 4; i++) {
+        const index = seq++;
+        const t0 = performance.now();
+        const ok = s1.transport.send(msg({ type: eraftpb.MessageType.MsgAppend, index, entries: [{ entryType: eraftpb.EntryType.EntryNormal, term: 2n, index, data: big }] }));
+        assert.ok(performance.now() - t0 < 50, "send returns at once");
+        if (ok) accepted.push(index);
+        else refused++;
+      }
+      s1.transport.flush();
+      assert.ok(s1.transport.pipeStats(2n)!.queued <= 16, "the queue stays within queueCapacity");
+      return refused >= 20;
+    }, "the stalled stream backs up into the queue, which refuses more");
+    assert.equal(await metricValue(s1.metrics, "regionkv_transport_messages_dropped_total", { reason: "queue_full" }), refused);
+    assert.equal(s1.transport.pipeStats(2n)?.state, "ready", "a slow receiver is not a broken one");
+    assert.ok(r2.received.length < accepted.length, "the receiver has not read everything");
+
+    resume!();
+    await waitFor(() => {
+      s1.transport.flush();
+      return r2.received.length === accepted.length;
+    }, "everything accepted is delivered once the receiver reads again");
+    assert.deepEqual(
+      r2.received.map((m) => m.message!.index),
+      accepted,
+      "in order, nothing lost",
     );
   });
 
@@ -287,6 +334,28 @@ describe("snapshots", () => {
     third.call.write(chunkMsg(msg({ type: eraftpb.MessageType.MsgSnapshot })));
     third.call.end();
     assert.equal(await third.result, undefined);
+  });
+});
+
+describe("registration", () => {
+  test("the implementation also serves under the generated RaftTransportService (requests decoded by grpc-js)", async (t) => {
+    const r2 = await startReceiver(t, 2n, { generated: true });
+    const s1 = startSender(t, 1n, mapResolver(new Map([[2n, r2.address]])));
+    s1.transport.send(msg({ index: 1n }));
+    s1.transport.send(msg({ type: eraftpb.MessageType.MsgSnapshot, snapshotData: seededBytes(3 * MiB, 11) }));
+    await waitFor(() => r2.received.length === 2 && s1.reports.length === 1, "message and snapshot delivered");
+    assert.equal(s1.reports[0]!.ok, true);
+    assert.ok(r2.received.some((m) => m.message!.snapshot?.data.equals(seededBytes(3 * MiB, 11))));
+    // Envelope checks still apply; only undecodable bytes are grpc-js's to answer (INTERNAL).
+    const client = rawClient(r2.address);
+    t.after(() => client.close());
+    const bad = openRaftStream(client);
+    bad.call.write(batch(msg({ toStore: 3n })));
+    bad.call.end();
+    assert.equal((await bad.result)?.code, status.INVALID_ARGUMENT);
+    // The implementation's type fits the generated server interface.
+    const typed: regionkvpb.RaftTransportServer = raftTransportService({ storeId: 2n, onRaftMessage: () => {} });
+    assert.equal(typeof typed.raft, "function");
   });
 });
 
