@@ -124,6 +124,8 @@ export interface ReceiverOptions {
   config?: Partial<TransportConfig>;
   /** Bind this port (a receiver coming back where a dead one was). */
   port?: number;
+  /** Instead of recording (a handler that misbehaves). */
+  onRaftMessage?: (m: raft_serverpb.RaftMessage) => void;
   /** Register under the generated `RaftTransportService` (grpc-js decodes) instead of the raw one. */
   generated?: boolean;
   /** Wrap the implementation (to watch or disturb streams). */
@@ -144,7 +146,7 @@ export async function startReceiver(t: AfterHook, storeId: bigint, opts: Receive
     server,
     stop: () => server.forceShutdown(),
   };
-  const impl = raftTransportService({ onRaftMessage: (m) => rec.received.push(m) }, { storeId, metrics, config: opts.config, logger: silent });
+  const impl = raftTransportService({ onRaftMessage: opts.onRaftMessage ?? ((m) => rec.received.push(m)) }, { storeId, metrics, config: opts.config, logger: silent });
   const counted: RaftTransportImplementation = {
     ...impl,
     raft: (call, cb) => {

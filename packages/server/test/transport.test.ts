@@ -426,6 +426,40 @@ describe("hostile input on the raft port", () => {
     assert.equal(r2.received.length, 3);
   });
 
+  test("a snapshot stream that stalls is failed after snapshotRecvIdleTimeoutMs and frees its slot", async (t) => {
+    const r2 = await startReceiver(t, 2n, { config: { snapshotRecvIdleTimeoutMs: 100, maxConcurrentSnapshotReceives: 1 } });
+    const client = rawClient(r2.address);
+    t.after(() => client.close());
+    const stalled = openSnapshotStream(client);
+    stalled.call.write(chunkMsg(msg({ type: eraftpb.MessageType.MsgSnapshot })));
+    stalled.call.write(chunkData(Buffer.from("partial")));
+    const err = await stalled.result;
+    assert.equal(err?.code, status.DEADLINE_EXCEEDED);
+    assert.match(err!.details, /no snapshot chunk for snapshotRecvIdleTimeoutMs \(100 ms\) after 7 bytes/);
+    const next = openSnapshotStream(client);
+    next.call.write(chunkMsg(msg({ type: eraftpb.MessageType.MsgSnapshot })));
+    next.call.end();
+    assert.equal(await next.result, undefined, "the slot is free again");
+    assert.equal(r2.received.length, 1);
+    stalled.call.end();
+  });
+
+  test("a handler that throws fails the stream with INTERNAL, not the process", async (t) => {
+    const r2 = await startReceiver(t, 2n, {
+      onRaftMessage: () => {
+        throw new Error("raftstore bug");
+      },
+    });
+    const client = rawClient(r2.address);
+    t.after(() => client.close());
+    const s = openRaftStream(client);
+    s.call.write(batch(msg()));
+    s.call.end();
+    const err = await s.result;
+    assert.equal(err?.code, status.INTERNAL);
+    assert.match(err!.details, /store 2 failed to take a raft message for region 1: raftstore bug/);
+  });
+
   test("a batch with one bad message delivers none of it", async (t) => {
     const r2 = await startReceiver(t, 2n);
     const client = rawClient(r2.address);
