@@ -57,21 +57,12 @@ export interface StoreServer {
   stop(): Promise<void>;
 }
 
-/** Open the engine with errors that say what to do. */
+/** Open the engine; its errors already name the file and say what to do. */
 function openEngine(dataDir: string): Engine {
   try {
     return Engine.open(dataDir);
   } catch (err) {
-    if (err instanceof EngineError) {
-      switch (err.code) {
-        case "Locked":
-          throw new StoreStartError(`${err.message}: another store process is using ${dataDir}; stop it, or give this store its own --data directory`);
-        case "Corrupt":
-          throw new StoreStartError(`${err.message}: the store's database in ${dataDir} is damaged; restore it from a replica (remove the directory and let the cluster re-replicate) — it is not repaired automatically`);
-        default:
-          throw new StoreStartError(`cannot open the store's data in ${dataDir}: ${err.message}`);
-      }
-    }
+    if (err instanceof EngineError) throw new StoreStartError(err.message, { cause: err });
     throw err;
   }
 }
@@ -117,6 +108,10 @@ async function connectScheduler(opts: StoreServerOptions): Promise<SchedulerRpcC
 
 export async function startStore(opts: StoreServerOptions): Promise<StoreServer> {
   const log = opts.logger;
+  // Flags first: a typo must not touch the data directory.
+  parseHostPort(opts.listen, "--listen");
+  if (opts.statusListen !== undefined) parseHostPort(opts.statusListen, "--status-listen");
+  if (opts.advertise !== undefined) parseHostPort(opts.advertise, "--advertise");
   const engine = openEngine(opts.dataDir);
   const cleanups: Array<() => Promise<void> | void> = [() => engine.close()];
   const cleanup = async () => {
