@@ -1,0 +1,188 @@
+/**
+ * The scheduler's gRPC service (`schedulerpb.Scheduler`) over `SchedulerCore`.
+ *
+ * Every unary call: header check (present, cluster_id = ours; not for GetMembers and Bootstrap)
+ * → required fields → core operation → response with an OK header. Failures: a `SchedulerError`
+ * is answered in `ResponseHeader.error`, a missing required field with gRPC INVALID_ARGUMENT
+ * naming it, a bug with INTERNAL (logged); no input stops the process.
+ *
+ * Not implemented yet, answered with gRPC UNIMPLEMENTED: ReportBatchSplit, GetClusterConfig,
+ * PutClusterConfig, ScatterRegion, GetOperator (operators arrive with the scheduling issue; region
+ * heartbeats already carry what ReportBatchSplit would).
+ */
+import { status, type handleUnaryCall } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { schedulerpb } from "@regionkv/proto";
+import { SchedulerError } from "./errors.js";
+import { regionHeartbeatStreamHandler } from "./region-heartbeat-stream.js";
+import type { RegionInfo } from "./region-tree.js";
+import type { SchedulerCore } from "./scheduler.js";
+import { classifyFailure, OpenStreams, type ServiceContext } from "./service-context.js";
+import { checkRequestHeader, errorHeader, okHeader, required } from "./service-header.js";
+import { allocSplitIds } from "./split-ids.js";
+import { tsoStreamHandler } from "./tso-stream.js";
+
+export interface SchedulerServiceOptions {
+  core: SchedulerCore;
+  logger: Logger;
+  /** This scheduler as GetMembers reports it; called per request (the address is known only after bind). */
+  member: () => schedulerpb.Member;
+}
+
+export interface SchedulerServiceHandle {
+  /** The handlers, for `grpc.Server.addService(SchedulerService, implementation)`. */
+  implementation: schedulerpb.SchedulerServer;
+  /** End every open Tso / RegionHeartbeat stream with status OK (before a shutdown). */
+  endStreams(): void;
+  /** Number of open bidi streams. */
+  openStreams(): number;
+}
+
+type Request = { header?: schedulerpb.RequestHeader | undefined };
+type Response = { header?: schedulerpb.ResponseHeader | undefined };
+
+export function createSchedulerService(opts: SchedulerServiceOptions): SchedulerServiceHandle {
+  const { core } = opts;
+  const ctx: ServiceContext = { core, clusterId: core.clusterId, log: opts.logger, streams: new OpenStreams() };
+  const ok = (): schedulerpb.ResponseHeader => okHeader(ctx.clusterId);
+
+  /**
+   * A unary handler: `run` builds the successful response; a thrown failure is classified
+   * (header error in an otherwise empty `codec` response, or a gRPC status).
+   */
+  function unary<Req extends Request, Res extends Response>(
+    method: string,
+    codec: schedulerpb.MessageFns<Res>,
+    run: (req: Req) => Res,
+    checkCluster = true,
+  ): handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      let res: Res;
+      try {
+        if (checkCluster) checkRequestHeader(method, call.request.header, ctx.clusterId);
+        res = run(call.request);
+      } catch (e) {
+        const failure = classifyFailure(ctx, method, e);
+        if (failure.kind === "status") {
+          callback(failure.status, null);
+          return;
+        }
+        res = { ...codec.create(), header: errorHeader(ctx.clusterId, failure.error) };
+      }
+      callback(null, res);
+    };
+  }
+
+  function unimplemented(method: string, why: string): handleUnaryCall<unknown, never> {
+    return (_call, callback) => {
+      ctx.log.debug({ method }, "unimplemented method called");
+      callback({ code: status.UNIMPLEMENTED, details: `${method} is not implemented by this scheduler: ${why}` }, null);
+    };
+  }
+
+  const regionResponse = (info: RegionInfo | undefined, notFound: string): schedulerpb.GetRegionResponse => {
+    if (!info) throw new SchedulerError("RegionNotFound", notFound);
+    return { header: ok(), region: info.region, leader: info.leader, downPeers: [], pendingPeers: info.pendingPeers };
+  };
+
+  const implementation: schedulerpb.SchedulerServer = {
+    getMembers: unary(
+      "GetMembers",
+      schedulerpb.GetMembersResponse,
+      () => {
+        const me = opts.member();
+        return { header: ok(), members: [me], leader: me };
+      },
+      false,
+    ),
+
+    tso: tsoStreamHandler(ctx),
+
+    bootstrap: unary(
+      "Bootstrap",
+      schedulerpb.BootstrapResponse,
+      (req: schedulerpb.BootstrapRequest) => {
+        const store = required(req.store, "BootstrapRequest.store");
+        const region = required(req.region, "BootstrapRequest.region");
+        core.bootstrap(store, region);
+        ctx.log.info({ storeId: String(store.id), address: store.address, regionId: String(region.id) }, "cluster bootstrapped");
+        return { header: ok() };
+      },
+      false,
+    ),
+
+    isBootstrapped: unary("IsBootstrapped", schedulerpb.IsBootstrappedResponse, () => ({ header: ok(), bootstrapped: core.isBootstrapped() })),
+
+    allocId: unary("AllocID", schedulerpb.AllocIDResponse, () => ({ header: ok(), id: core.allocId() })),
+
+    getStore: unary("GetStore", schedulerpb.GetStoreResponse, (req: schedulerpb.GetStoreRequest) => {
+      const store = core.getStore(req.storeId);
+      // The wire has no STORE_NOT_FOUND: an unknown store is answered with UNKNOWN (as PD does).
+      if (!store) throw new SchedulerError("StoreNotFound", `store ${req.storeId} is unknown to the scheduler; it registers itself with PutStore when it starts`);
+      return { header: ok(), store, stats: core.getStoreInfo(req.storeId)?.stats };
+    }),
+
+    putStore: unary("PutStore", schedulerpb.PutStoreResponse, (req: schedulerpb.PutStoreRequest) => {
+      const store = required(req.store, "PutStoreRequest.store");
+      const known = core.getStore(store.id) !== undefined;
+      core.putStore(store);
+      ctx.log.info({ storeId: String(store.id), address: store.address, state: store.state, known }, known ? "store updated" : "store registered");
+      return { header: ok() };
+    }),
+
+    getAllStores: unary("GetAllStores", schedulerpb.GetAllStoresResponse, (req: schedulerpb.GetAllStoresRequest) => ({
+      header: ok(),
+      stores: core.getAllStores(req.excludeTombstoneStores),
+    })),
+
+    storeHeartbeat: unary("StoreHeartbeat", schedulerpb.StoreHeartbeatResponse, (req: schedulerpb.StoreHeartbeatRequest) => {
+      core.storeHeartbeat(required(req.stats, "StoreHeartbeatRequest.stats"));
+      return { header: ok() };
+    }),
+
+    regionHeartbeat: regionHeartbeatStreamHandler(ctx),
+
+    getRegion: unary("GetRegion", schedulerpb.GetRegionResponse, (req: schedulerpb.GetRegionRequest) =>
+      regionResponse(core.getRegion(req.regionKey), `no region contains key ${req.regionKey.toString("hex")} yet`),
+    ),
+
+    getPrevRegion: unary("GetPrevRegion", schedulerpb.GetRegionResponse, (req: schedulerpb.GetRegionRequest) =>
+      regionResponse(core.getPrevRegion(req.regionKey), `no region before key ${req.regionKey.toString("hex")}`),
+    ),
+
+    getRegionById: unary("GetRegionByID", schedulerpb.GetRegionResponse, (req: schedulerpb.GetRegionByIDRequest) =>
+      regionResponse(core.getRegionById(req.regionId), `region ${req.regionId} is unknown to the scheduler`),
+    ),
+
+    scanRegions: unary("ScanRegions", schedulerpb.ScanRegionsResponse, (req: schedulerpb.ScanRegionsRequest) => ({
+      header: ok(),
+      regions: core.scanRegions(req.startKey, req.endKey, req.limit).map((r) => ({ region: r.region, leader: r.leader, downPeers: [], pendingPeers: r.pendingPeers })),
+    })),
+
+    askSplit: unary("AskSplit", schedulerpb.AskSplitResponse, (req: schedulerpb.AskSplitRequest) => {
+      const [ids] = allocSplitIds(core, required(req.region, "AskSplitRequest.region"), 1);
+      return { header: ok(), newRegionId: ids?.newRegionId ?? 0n, newPeerIds: ids?.newPeerIds ?? [] };
+    }),
+
+    askBatchSplit: unary("AskBatchSplit", schedulerpb.AskBatchSplitResponse, (req: schedulerpb.AskBatchSplitRequest) => {
+      return { header: ok(), ids: allocSplitIds(core, required(req.region, "AskBatchSplitRequest.region"), req.splitCount) };
+    }),
+
+    reportBatchSplit: unimplemented("ReportBatchSplit", "the region tree learns splits from region heartbeats"),
+    getClusterConfig: unimplemented("GetClusterConfig", "cluster settings arrive with the scheduling issue"),
+    putClusterConfig: unimplemented("PutClusterConfig", "cluster settings arrive with the scheduling issue"),
+    scatterRegion: unimplemented("ScatterRegion", "operators arrive with the scheduling issue"),
+    getOperator: unimplemented("GetOperator", "operators arrive with the scheduling issue"),
+
+    getGcSafePoint: unary("GetGCSafePoint", schedulerpb.GetGCSafePointResponse, () => ({ header: ok(), safePoint: core.getGcSafePoint() })),
+
+    updateGcSafePoint: unary("UpdateGCSafePoint", schedulerpb.UpdateGCSafePointResponse, (req: schedulerpb.UpdateGCSafePointRequest) => {
+      const before = core.getGcSafePoint();
+      const now = core.updateGcSafePoint(req.safePoint);
+      if (now !== before) ctx.log.info({ safePoint: String(now) }, "GC safe point raised");
+      return { header: ok(), newSafePoint: now };
+    }),
+  };
+
+  return { implementation, endStreams: () => ctx.streams.endAll(), openStreams: () => ctx.streams.size };
+}
