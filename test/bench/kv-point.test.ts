@@ -50,6 +50,7 @@ describe("kv bench point", () => {
     assert.ok(Math.abs(p.opsPerSec - p.ops / 0.3) < 1e-6);
     assert.ok(p.latency.p50Ms >= 1.5 && p.latency.p50Ms < 50, `p50 ${p.latency.p50Ms}`);
     assert.ok(p.latency.maxMs >= p.latency.p99Ms && p.latency.p99Ms >= p.latency.p50Ms);
+    assert.ok(p.clientCpuPct >= 0 && p.machineIdlePct >= 0 && p.machineIdlePct <= 100);
   });
 
   it("counts errors and misses instead of stopping", async () => {
@@ -68,11 +69,12 @@ describe("kv bench point", () => {
         { target: "regionkv", label: "regionkv", status: "skipped", detail: "not runnable yet", notes: [] },
         { target: "etcd", label: "etcd 3.4.23", status: "ok", detail: "3 members", notes: [] },
       ],
-      points: [{ target: "etcd", label: "etcd 3.4.23", op: "put", concurrency: 64, ops: 50_000, errors: 0, misses: 0, seconds: 10, opsPerSec: 5_000, latency: lat }],
+      points: [{ target: "etcd", label: "etcd 3.4.23", op: "put", concurrency: 64, ops: 50_000, errors: 0, misses: 0, seconds: 10, opsPerSec: 5_000, latency: lat, clientCpuPct: 80, machineIdlePct: 0 }],
     };
     const text = formatKvTable(r);
     const row = text.split("\n").find((l) => l.startsWith("put") && l.includes(" 64 "))!;
     assert.match(row, /—.*\|\s+5,000\s+1\.23\s+12\.3\s+123$/);
     assert.match(text, /regionkv: skipped — not runnable yet/);
+    assert.match(text, /client \(this process\) CPU 80–80% of a core; machine idle 0–0%/);
   });
 });

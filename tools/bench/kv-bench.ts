@@ -38,6 +38,10 @@ export interface KvPoint {
   seconds: number;
   opsPerSec: number;
   latency: HistogramSummary;
+  /** CPU used by this process (the client) in the window, in % of one core. */
+  clientCpuPct: number;
+  /** Idle CPU of the whole machine in the window, in % of all cores (0: saturated, the client competes with the servers). */
+  machineIdlePct: number;
   firstError?: string;
 }
 
@@ -86,6 +90,17 @@ const fmtInt = (n: number): string => Math.round(n).toLocaleString("en-US");
 function ticker(line: () => string): () => void {
   const t = setInterval(() => progress(line()), 1_000);
   return () => clearInterval(t);
+}
+
+/** Busy and idle CPU time of the whole machine so far (ms, all cores). */
+function machineCpu(): { idle: number; total: number } {
+  let idle = 0;
+  let total = 0;
+  for (const c of os.cpus()) {
+    idle += c.times.idle;
+    total += c.times.user + c.times.nice + c.times.sys + c.times.idle + c.times.irq;
+  }
+  return { idle, total };
 }
 
 /** Write every key once (`inFlight` writers), so that gets find values. */
@@ -146,6 +161,12 @@ export async function runPoint(driver: KvDriver, target: KvTarget, label: string
   const measureFrom = t0 + o.warmupSec * 1000;
   const measureTo = measureFrom + o.durationSec * 1000;
   const tag = `${label} ${op} c=${concurrency}`;
+  // CPU samples at the window's edges (a timer may fire a little late on a loaded machine; the
+  // figures are divided by the time between the samples actually taken).
+  const sampleCpu = (): { at: number; client: NodeJS.CpuUsage; machine: ReturnType<typeof machineCpu> } => ({ at: performance.now(), client: process.cpuUsage(), machine: machineCpu() });
+  let cpuAtStart: ReturnType<typeof sampleCpu> | undefined;
+  let cpuAtEnd: typeof cpuAtStart;
+  const cpuTimers = [setTimeout(() => (cpuAtStart = sampleCpu()), measureFrom - t0), setTimeout(() => (cpuAtEnd = sampleCpu()), measureTo - t0)];
   const stop = ticker(() => {
     const now = performance.now();
     const rate = completedAll - lastCompleted;
@@ -192,12 +213,35 @@ export async function runPoint(driver: KvDriver, target: KvTarget, label: string
     if (!(await settlesWithin(all, limitMs))) throw new Error(`${tag}: calls still outstanding ${limitMs / 1000} s after the start; the client does not answer`);
   } finally {
     stop();
+    cpuTimers.forEach(clearTimeout);
   }
-  const point: KvPoint = { target, label, op, concurrency, ops, errors, misses, seconds: o.durationSec, opsPerSec: ops / o.durationSec, latency: hist.summary() };
+  let clientCpuPct = 0;
+  let machineIdlePct = 0;
+  if (cpuAtStart && cpuAtEnd) {
+    const total = cpuAtEnd.machine.total - cpuAtStart.machine.total;
+    machineIdlePct = total > 0 ? Math.round((100 * (cpuAtEnd.machine.idle - cpuAtStart.machine.idle)) / total) : 0;
+    const usedUs = cpuAtEnd.client.user + cpuAtEnd.client.system - cpuAtStart.client.user - cpuAtStart.client.system;
+    clientCpuPct = Math.round((usedUs / 1000 / Math.max(1, cpuAtEnd.at - cpuAtStart.at)) * 100);
+  }
+  const point: KvPoint = {
+    target,
+    label,
+    op,
+    concurrency,
+    ops,
+    errors,
+    misses,
+    seconds: o.durationSec,
+    opsPerSec: ops / o.durationSec,
+    latency: hist.summary(),
+    clientCpuPct,
+    machineIdlePct,
+  };
   if (firstError !== undefined) point.firstError = firstError;
   const l = point.latency;
   progress(
-    `${tag}: ${fmtInt(point.opsPerSec)} ops/s, p50 ${fmtMs(l.p50Ms)} ms, p99 ${fmtMs(l.p99Ms)} ms, max ${fmtMs(l.maxMs)} ms` +
+    `${tag}: ${fmtInt(point.opsPerSec)} ops/s, p50 ${fmtMs(l.p50Ms)} ms, p99 ${fmtMs(l.p99Ms)} ms, max ${fmtMs(l.maxMs)} ms; ` +
+      `client CPU ${clientCpuPct}% of a core, machine idle ${machineIdlePct}%` +
       `${errors > 0 ? `, ${errors} errors (first: ${firstError})` : ""}${misses > 0 ? `, ${misses} misses` : ""}`,
   );
   return point;
@@ -332,8 +376,13 @@ export function formatKvTable(r: KvReport): string {
     }
   }
   for (const t of shown) {
-    const bad = r.points.filter((p) => p.target === t.target && (p.errors > 0 || p.misses > 0));
+    const mine = r.points.filter((p) => p.target === t.target);
+    const bad = mine.filter((p) => p.errors > 0 || p.misses > 0);
     lines.push(`  ${t.label}: ${t.status === "ok" ? t.detail : `${t.status} — ${t.detail}`}`);
+    if (mine.length > 0) {
+      const idle = mine.map((p) => p.machineIdlePct);
+      lines.push(`    client (this process) CPU ${Math.min(...mine.map((p) => p.clientCpuPct))}–${Math.max(...mine.map((p) => p.clientCpuPct))}% of a core; machine idle ${Math.min(...idle)}–${Math.max(...idle)}% during the points`);
+    }
     for (const p of bad) lines.push(`    ${p.op} c=${p.concurrency}: ${p.errors} errors, ${p.misses} misses${p.firstError ? ` (first error: ${p.firstError})` : ""}`);
     for (const n of t.notes) lines.push(`    ${n}`);
   }
