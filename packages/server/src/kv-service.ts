@@ -6,6 +6,10 @@
  *   a region error goes back in the response's `region_error` for the client to re-route;
  *   timeouts and cancellations become gRPC statuses (the outcome of a write is then unknown).
  *
+ * The same methods serve the unary RPCs and the requests of a BatchCommands stream
+ * (batch-commands.ts): `handle` runs one request of either kind, counts it in the same metrics and
+ * turns its failure into the same gRPC status, returned as a value.
+ *
  * Compare-and-swap is one raft command decided when it applies (see raftstore apply.ts), so it is
  * linearizable with every other write of the region. The transactional methods arrive with the
  * Percolator layer and answer UNIMPLEMENTED until then.
@@ -17,6 +21,7 @@ import { raft_cmdpb } from "@regionkv/proto";
 import { describeRegionError, regionErrorToPb, type ProposalFailure, type RaftStore } from "@regionkv/raftstore";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
+import { BatchCommandsMetrics, batchCommandsHandler } from "./batch-commands.js";
 import { checkBatch, checkKey, checkRange, checkRawCf, checkScanLimit, checkTtl, checkValue, MAX_SCAN_LIMIT } from "./limits.js";
 
 /** A failure that is not a region error: becomes the call's gRPC status. */
@@ -43,11 +48,19 @@ export interface KvServiceOptions {
 
 type CmdOutcome = { ok: true; response: raft_cmdpb.RaftCmdResponse; snapshot?: EngineSnapshot } | { ok: false; regionError: errorpb.Error };
 
-interface CallLike {
-  getDeadline(): grpc.Deadline;
-  on(event: "cancelled", fn: () => void): unknown;
-  removeListener?(event: "cancelled", fn: () => void): unknown;
+/** What a request runs under: the unary call's, or one request's of a BatchCommands stream. */
+export interface KvRequestScope {
+  /** Epoch ms by which the request must be done; already capped by the proposal timeout (`capDeadline`). */
+  deadline: number;
+  /** Fires if the caller goes away (call or stream cancelled). */
+  signal: AbortSignal;
 }
+
+/** The raw methods, by their gRPC names (the `method` label of the metrics). */
+export type KvMethod = "RawGet" | "RawBatchGet" | "RawPut" | "RawBatchPut" | "RawDelete" | "RawBatchDelete" | "RawDeleteRange" | "RawScan" | "RawCompareAndSwap";
+
+/** How one request ended: its response (which may carry a region error), or the gRPC status it failed with. */
+export type KvOutcome<Res> = { ok: true; response: Res } | { ok: false; code: grpc.status; message: string };
 
 const noRegionError = { regionError: undefined, error: "" };
 
@@ -56,6 +69,7 @@ export class KvService {
   private readonly log: Logger;
   private readonly requests: Counter<"method" | "result">;
   private readonly latency: Histogram<"method">;
+  private readonly batchMetrics: BatchCommandsMetrics;
 
   constructor(opts: KvServiceOptions) {
     this.store = opts.store;
@@ -74,29 +88,30 @@ export class KvService {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
       registers,
     });
+    this.batchMetrics = new BatchCommandsMetrics(registers);
   }
 
   // ------------------------------------------------------------------------------------------
   // Raw API
 
-  async rawGet(req: kvrpcpb.RawGetRequest, call: CallLike): Promise<kvrpcpb.RawGetResponse> {
+  async rawGet(req: kvrpcpb.RawGetRequest, scope: KvRequestScope): Promise<kvrpcpb.RawGetResponse> {
     invalid(checkRawCf(req.cf));
     invalid(checkKey(req.key));
-    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Get, get: { cf: req.cf, key: req.key } }], call);
+    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Get, get: { cf: req.cf, key: req.key } }], scope);
     if (!out.ok) return { regionError: out.regionError, error: "", value: Buffer.alloc(0), notFound: false };
     const r = out.response.responses[0];
     if (!r || isAbsent(r)) return { ...noRegionError, value: Buffer.alloc(0), notFound: true };
     return { ...noRegionError, value: r.get!.value, notFound: false };
   }
 
-  async rawBatchGet(req: kvrpcpb.RawBatchGetRequest, call: CallLike): Promise<kvrpcpb.RawBatchGetResponse> {
+  async rawBatchGet(req: kvrpcpb.RawBatchGetRequest, scope: KvRequestScope): Promise<kvrpcpb.RawBatchGetResponse> {
     invalid(checkRawCf(req.cf));
     invalid(checkBatch(req.keys.length, req.keys.reduce((n, k) => n + k.byteLength, 0)));
     for (const k of req.keys) invalid(checkKey(k));
     const out = await this.run(
       req.context,
       req.keys.map((key) => ({ cmdType: raft_cmdpb.CmdType.Get, get: { cf: req.cf, key } })),
-      call,
+      scope,
     );
     if (!out.ok) return { regionError: out.regionError, error: "", pairs: [] };
     const pairs: kvrpcpb.KvPair[] = [];
@@ -106,16 +121,16 @@ export class KvService {
     return { ...noRegionError, pairs };
   }
 
-  async rawPut(req: kvrpcpb.RawPutRequest, call: CallLike): Promise<kvrpcpb.RawPutResponse> {
+  async rawPut(req: kvrpcpb.RawPutRequest, scope: KvRequestScope): Promise<kvrpcpb.RawPutResponse> {
     invalid(checkRawCf(req.cf));
     invalid(checkTtl(req.ttl));
     invalid(checkKey(req.key));
     invalid(checkValue(req.value));
-    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Put, put: { cf: req.cf, key: req.key, value: req.value } }], call);
+    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Put, put: { cf: req.cf, key: req.key, value: req.value } }], scope);
     return out.ok ? { ...noRegionError } : { regionError: out.regionError, error: "" };
   }
 
-  async rawBatchPut(req: kvrpcpb.RawBatchPutRequest, call: CallLike): Promise<kvrpcpb.RawBatchPutResponse> {
+  async rawBatchPut(req: kvrpcpb.RawBatchPutRequest, scope: KvRequestScope): Promise<kvrpcpb.RawBatchPutResponse> {
     invalid(checkRawCf(req.cf));
     invalid(checkBatch(req.pairs.length, req.pairs.reduce((n, p) => n + p.key.byteLength + p.value.byteLength, 0)));
     for (const p of req.pairs) {
@@ -125,48 +140,48 @@ export class KvService {
     const out = await this.run(
       req.context,
       req.pairs.map((p) => ({ cmdType: raft_cmdpb.CmdType.Put, put: { cf: req.cf, key: p.key, value: p.value } })),
-      call,
+      scope,
     );
     return out.ok ? { ...noRegionError } : { regionError: out.regionError, error: "" };
   }
 
-  async rawDelete(req: kvrpcpb.RawDeleteRequest, call: CallLike): Promise<kvrpcpb.RawDeleteResponse> {
+  async rawDelete(req: kvrpcpb.RawDeleteRequest, scope: KvRequestScope): Promise<kvrpcpb.RawDeleteResponse> {
     invalid(checkRawCf(req.cf));
     invalid(checkKey(req.key));
-    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Delete, delete: { cf: req.cf, key: req.key } }], call);
+    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Delete, delete: { cf: req.cf, key: req.key } }], scope);
     return out.ok ? { ...noRegionError } : { regionError: out.regionError, error: "" };
   }
 
-  async rawBatchDelete(req: kvrpcpb.RawBatchDeleteRequest, call: CallLike): Promise<kvrpcpb.RawBatchDeleteResponse> {
+  async rawBatchDelete(req: kvrpcpb.RawBatchDeleteRequest, scope: KvRequestScope): Promise<kvrpcpb.RawBatchDeleteResponse> {
     invalid(checkRawCf(req.cf));
     invalid(checkBatch(req.keys.length, req.keys.reduce((n, k) => n + k.byteLength, 0)));
     for (const k of req.keys) invalid(checkKey(k));
     const out = await this.run(
       req.context,
       req.keys.map((key) => ({ cmdType: raft_cmdpb.CmdType.Delete, delete: { cf: req.cf, key } })),
-      call,
+      scope,
     );
     return out.ok ? { ...noRegionError } : { regionError: out.regionError, error: "" };
   }
 
-  async rawDeleteRange(req: kvrpcpb.RawDeleteRangeRequest, call: CallLike): Promise<kvrpcpb.RawDeleteRangeResponse> {
+  async rawDeleteRange(req: kvrpcpb.RawDeleteRangeRequest, scope: KvRequestScope): Promise<kvrpcpb.RawDeleteRangeResponse> {
     invalid(checkRawCf(req.cf));
     invalid(checkRange(req.startKey, req.endKey, "delete-range"));
     const out = await this.run(
       req.context,
       [{ cmdType: raft_cmdpb.CmdType.DeleteRange, deleteRange: { cf: req.cf, startKey: req.startKey, endKey: req.endKey } }],
-      call,
+      scope,
     );
     return out.ok ? { ...noRegionError } : { regionError: out.regionError, error: "" };
   }
 
-  async rawScan(req: kvrpcpb.RawScanRequest, call: CallLike): Promise<kvrpcpb.RawScanResponse> {
+  async rawScan(req: kvrpcpb.RawScanRequest, scope: KvRequestScope): Promise<kvrpcpb.RawScanResponse> {
     invalid(checkRawCf(req.cf));
     invalid(checkScanLimit(req.limit));
     // Forward: [start_key, end_key). Reverse: [end_key, start_key), descending.
     const [lo, hi] = req.reverse ? [req.endKey, req.startKey] : [req.startKey, req.endKey];
     invalid(checkRange(lo, hi, "scan"));
-    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Snap, snap: {} }], call);
+    const out = await this.run(req.context, [{ cmdType: raft_cmdpb.CmdType.Snap, snap: {} }], scope);
     if (!out.ok) return { regionError: out.regionError, error: "", kvs: [] };
     const snap = out.snapshot;
     try {
@@ -188,7 +203,7 @@ export class KvService {
     }
   }
 
-  async rawCompareAndSwap(req: kvrpcpb.RawCASRequest, call: CallLike): Promise<kvrpcpb.RawCASResponse> {
+  async rawCompareAndSwap(req: kvrpcpb.RawCASRequest, scope: KvRequestScope): Promise<kvrpcpb.RawCASResponse> {
     invalid(checkRawCf(req.cf));
     invalid(checkTtl(req.ttl));
     invalid(checkKey(req.key));
@@ -209,7 +224,7 @@ export class KvService {
           },
         },
       ],
-      call,
+      scope,
     );
     if (!out.ok) return { regionError: out.regionError, error: "", succeed: false, previousNotExist: false, previousValue: Buffer.alloc(0) };
     const c = out.response.responses[0]?.compareAndSwap;
@@ -223,7 +238,7 @@ export class KvService {
    * Propose `requests` on the region named by `ctx`. Region errors come back as values; anything
    * else that is not a success throws a StatusError.
    */
-  private async run(ctx: kvrpcpb.Context | undefined, requests: raft_cmdpb.Request[], call: CallLike): Promise<CmdOutcome> {
+  private async run(ctx: kvrpcpb.Context | undefined, requests: raft_cmdpb.Request[], scope: KvRequestScope): Promise<CmdOutcome> {
     if (!ctx || ctx.regionId === 0n) throw new StatusError(grpc.status.INVALID_ARGUMENT, "context.region_id is missing: route the request with the region from the scheduler");
     const header: raft_cmdpb.RaftRequestHeader = {
       regionId: ctx.regionId,
@@ -233,23 +248,16 @@ export class KvService {
       term: ctx.term,
       uuid: Buffer.alloc(0),
     };
-    const ac = new AbortController();
-    const onCancel = () => ac.abort();
-    call.on("cancelled", onCancel);
-    try {
-      const result = await this.store.propose({ header, requests, adminRequest: undefined }, { deadline: this.deadlineOf(call), signal: ac.signal });
-      if (result.ok) {
-        const err = result.response.header?.error;
-        if (err) {
-          result.snapshot?.release();
-          return { ok: false, regionError: err };
-        }
-        return result.snapshot ? { ok: true, response: result.response, snapshot: result.snapshot } : { ok: true, response: result.response };
+    const result = await this.store.propose({ header, requests, adminRequest: undefined }, { deadline: scope.deadline, signal: scope.signal });
+    if (result.ok) {
+      const err = result.response.header?.error;
+      if (err) {
+        result.snapshot?.release();
+        return { ok: false, regionError: err };
       }
-      return this.failure(result.error, ctx);
-    } finally {
-      call.removeListener?.("cancelled", onCancel);
+      return result.snapshot ? { ok: true, response: result.response, snapshot: result.snapshot } : { ok: true, response: result.response };
     }
+    return this.failure(result.error, ctx);
   }
 
   private failure(e: ProposalFailure, ctx: kvrpcpb.Context): CmdOutcome {
@@ -266,12 +274,39 @@ export class KvService {
     }
   }
 
-  /** The call's deadline in epoch ms, capped by the store's proposal timeout. */
-  private deadlineOf(call: CallLike): number {
+  /**
+   * A request's deadline in epoch ms (`undefined` or infinite: none), capped by the store's
+   * proposal timeout.
+   */
+  capDeadline(deadline: number | undefined): number {
     const cap = Date.now() + this.store.cfg.proposalTimeoutMs;
-    const d = call.getDeadline();
-    const ms = d instanceof Date ? d.getTime() : d;
-    return Number.isFinite(ms) ? Math.min(ms, cap) : cap;
+    return deadline !== undefined && Number.isFinite(deadline) ? Math.min(deadline, cap) : cap;
+  }
+
+  /**
+   * Run one request of `method` and report how it ended, never rejecting: a StatusError becomes
+   * its status, anything else INTERNAL (logged). Counted in regionkv_kv_requests_total (by method
+   * and result) and timed in regionkv_kv_request_seconds, whether it came unary or in a batch.
+   */
+  async handle<Res extends { regionError?: errorpb.Error | undefined }>(method: KvMethod, fn: () => Promise<Res>): Promise<KvOutcome<Res>> {
+    const end = this.latency.startTimer({ method });
+    let outcome: KvOutcome<Res>;
+    try {
+      const response = await fn();
+      this.requests.inc({ method, result: response.regionError ? "region_error" : "ok" });
+      outcome = { ok: true, response };
+    } catch (err) {
+      if (err instanceof StatusError) {
+        this.requests.inc({ method, result: grpc.status[err.code] ?? String(err.code) });
+        outcome = { ok: false, code: err.code, message: err.message };
+      } else {
+        this.requests.inc({ method, result: "INTERNAL" });
+        this.log.error({ err, method }, "KV request failed unexpectedly");
+        outcome = { ok: false, code: grpc.status.INTERNAL, message: `${method} failed inside the store: ${err instanceof Error ? err.message : String(err)}` };
+      }
+    }
+    end();
+    return outcome;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -290,6 +325,7 @@ export class KvService {
       rawDeleteRange: this.unary("RawDeleteRange", (r, c) => this.rawDeleteRange(r, c)),
       rawScan: this.unary("RawScan", (r, c) => this.rawScan(r, c)),
       rawCompareAndSwap: this.unary("RawCompareAndSwap", (r, c) => this.rawCompareAndSwap(r, c)),
+      batchCommands: batchCommandsHandler(this, { logger: this.log, metrics: this.batchMetrics }),
       kvGet: unimplemented("KvGet"),
       kvScan: unimplemented("KvScan"),
       kvBatchGet: unimplemented("KvBatchGet"),
@@ -305,29 +341,15 @@ export class KvService {
   }
 
   private unary<Req, Res extends { regionError?: errorpb.Error | undefined }>(
-    method: string,
-    fn: (req: Req, call: CallLike) => Promise<Res>,
+    method: KvMethod,
+    fn: (req: Req, scope: KvRequestScope) => Promise<Res>,
   ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      const end = this.latency.startTimer({ method });
-      fn(call.request, call).then(
-        (res) => {
-          end();
-          this.requests.inc({ method, result: res.regionError ? "region_error" : "ok" });
-          callback(null, res);
-        },
-        (err: unknown) => {
-          end();
-          if (err instanceof StatusError) {
-            this.requests.inc({ method, result: grpc.status[err.code] ?? String(err.code) });
-            callback({ code: err.code, details: err.message });
-            return;
-          }
-          this.requests.inc({ method, result: "INTERNAL" });
-          this.log.error({ err, method }, "KV request failed unexpectedly");
-          callback({ code: grpc.status.INTERNAL, details: `${method} failed inside the store: ${err instanceof Error ? err.message : String(err)}` });
-        },
-      );
+      const ac = new AbortController();
+      call.once("cancelled", () => ac.abort());
+      const d = call.getDeadline();
+      const scope: KvRequestScope = { deadline: this.capDeadline(d instanceof Date ? d.getTime() : d), signal: ac.signal };
+      void this.handle(method, () => fn(call.request, scope)).then((o) => (o.ok ? callback(null, o.response) : callback({ code: o.code, details: o.message })));
     };
   }
 }

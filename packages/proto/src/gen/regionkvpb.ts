@@ -5,13 +5,16 @@
 // source: regionkvpb.proto
 
 /* eslint-disable */
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
   type ClientWritableStream,
+  type handleBidiStreamingCall,
   type handleClientStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -72,6 +75,989 @@ export const protobufFileName = "regionkvpb.proto";
  * Kv for clients, RaftTransport for other stores. (TiKV has both in one `Tikv` service;
  * they are split here so a client stub never sees the store-to-store calls.)
  */
+
+/** Requests sent together on a BatchCommands stream. */
+export interface BatchCommandsRequest {
+  /** The requests, independent of each other: each succeeds or fails on its own. */
+  requests: BatchCommandsRequest_Request[];
+  /**
+   * request_ids[i] names requests[i]; its response carries it back. Chosen by the client,
+   * unique among its requests outstanding on the stream. A request without an id is ignored.
+   */
+  requestIds: bigint[];
+}
+
+/** One request: one command, and how long the store may spend on it. */
+export interface BatchCommandsRequest_Request {
+  /**
+   * Milliseconds the store may spend on the request, from when it reads the message; 0 = the
+   * store's proposal timeout. Capped by the proposal timeout, as a unary call's deadline is.
+   */
+  timeoutMs: number;
+  /**
+   * The command. Unset, or a command this store does not know, is answered INVALID_ARGUMENT.
+   * Numbers 2..19 are kept for the transactional commands (KvGet, KvScan, KvBatchGet,
+   * KvPrewrite, KvCommit, KvBatchRollback, KvCheckTxnStatus, KvResolveLock, KvTxnHeartBeat,
+   * KvScanLock, KvGC), which arrive with the Percolator API.
+   */
+  cmd?:
+    | //
+    /** As RawGet. */
+    { $case: "rawGet"; value: RawGetRequest }
+    | //
+    /** As RawBatchGet. */
+    { $case: "rawBatchGet"; value: RawBatchGetRequest }
+    | //
+    /** As RawPut. */
+    { $case: "rawPut"; value: RawPutRequest }
+    | //
+    /** As RawBatchPut. */
+    { $case: "rawBatchPut"; value: RawBatchPutRequest }
+    | //
+    /** As RawDelete. */
+    { $case: "rawDelete"; value: RawDeleteRequest }
+    | //
+    /** As RawBatchDelete. */
+    { $case: "rawBatchDelete"; value: RawBatchDeleteRequest }
+    | //
+    /** As RawDeleteRange. */
+    { $case: "rawDeleteRange"; value: RawDeleteRangeRequest }
+    | //
+    /** As RawScan. */
+    { $case: "rawScan"; value: RawScanRequest }
+    | //
+    /** As RawCompareAndSwap. */
+    { $case: "rawCas"; value: RawCASRequest }
+    | undefined;
+}
+
+/** Responses sent together on a BatchCommands stream. */
+export interface BatchCommandsResponse {
+  /** The responses. */
+  responses: BatchCommandsResponse_Response[];
+  /** request_ids[i] is the id of the request that responses[i] answers. */
+  requestIds: bigint[];
+}
+
+/** A failure that the unary RPC would have reported as its gRPC status. */
+export interface BatchCommandsResponse_Status {
+  /** The gRPC status code (INVALID_ARGUMENT, DEADLINE_EXCEEDED, CANCELLED, INTERNAL, ...). */
+  code: number;
+  /** What the unary call's status details would say. */
+  message: string;
+}
+
+/**
+ * The result of one request: the response of its kind (which may carry a region_error or
+ * an error, as the unary response does), or a status.
+ */
+export interface BatchCommandsResponse_Response {
+  /** Set if the request failed with a status; then cmd is unset. */
+  status?:
+    | BatchCommandsResponse_Status
+    | undefined;
+  /** The response, of the request's kind (numbered as in Request.cmd). */
+  cmd?:
+    | //
+    /** Of RawGet. */
+    { $case: "rawGet"; value: RawGetResponse }
+    | //
+    /** Of RawBatchGet. */
+    { $case: "rawBatchGet"; value: RawBatchGetResponse }
+    | //
+    /** Of RawPut. */
+    { $case: "rawPut"; value: RawPutResponse }
+    | //
+    /** Of RawBatchPut. */
+    { $case: "rawBatchPut"; value: RawBatchPutResponse }
+    | //
+    /** Of RawDelete. */
+    { $case: "rawDelete"; value: RawDeleteResponse }
+    | //
+    /** Of RawBatchDelete. */
+    { $case: "rawBatchDelete"; value: RawBatchDeleteResponse }
+    | //
+    /** Of RawDeleteRange. */
+    { $case: "rawDeleteRange"; value: RawDeleteRangeResponse }
+    | //
+    /** Of RawScan. */
+    { $case: "rawScan"; value: RawScanResponse }
+    | //
+    /** Of RawCompareAndSwap. */
+    { $case: "rawCas"; value: RawCASResponse }
+    | undefined;
+}
+
+function createBaseBatchCommandsRequest(): BatchCommandsRequest {
+  return { requests: [], requestIds: [] };
+}
+
+export const BatchCommandsRequest: MessageFns<BatchCommandsRequest> = {
+  encode(message: BatchCommandsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      BatchCommandsRequest_Request.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.requestIds.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.requestIds) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field requestIds of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchCommandsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchCommandsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(BatchCommandsRequest_Request.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.requestIds.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.requestIds.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchCommandsRequest {
+    return {
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => BatchCommandsRequest_Request.fromJSON(e))
+        : [],
+      requestIds: globalThis.Array.isArray(object?.requestIds)
+        ? object.requestIds.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.request_ids)
+        ? object.request_ids.map((e: any) => BigInt(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchCommandsRequest): unknown {
+    const obj: any = {};
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => BatchCommandsRequest_Request.toJSON(e));
+    }
+    if (message.requestIds?.length) {
+      obj.requestIds = message.requestIds.map((e) => e.toString());
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchCommandsRequest>): BatchCommandsRequest {
+    return BatchCommandsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchCommandsRequest>): BatchCommandsRequest {
+    const message = createBaseBatchCommandsRequest();
+    message.requests = object.requests?.map((e) => BatchCommandsRequest_Request.fromPartial(e)) || [];
+    message.requestIds = object.requestIds?.map((e) => BigInt(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchCommandsRequest_Request(): BatchCommandsRequest_Request {
+  return { timeoutMs: 0, cmd: undefined };
+}
+
+export const BatchCommandsRequest_Request: MessageFns<BatchCommandsRequest_Request> = {
+  encode(message: BatchCommandsRequest_Request, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.timeoutMs !== 0) {
+      writer.uint32(8).uint32(message.timeoutMs);
+    }
+    switch (message.cmd?.$case) {
+      case "rawGet":
+        RawGetRequest.encode(message.cmd.value, writer.uint32(162).fork()).join();
+        break;
+      case "rawBatchGet":
+        RawBatchGetRequest.encode(message.cmd.value, writer.uint32(170).fork()).join();
+        break;
+      case "rawPut":
+        RawPutRequest.encode(message.cmd.value, writer.uint32(178).fork()).join();
+        break;
+      case "rawBatchPut":
+        RawBatchPutRequest.encode(message.cmd.value, writer.uint32(186).fork()).join();
+        break;
+      case "rawDelete":
+        RawDeleteRequest.encode(message.cmd.value, writer.uint32(194).fork()).join();
+        break;
+      case "rawBatchDelete":
+        RawBatchDeleteRequest.encode(message.cmd.value, writer.uint32(202).fork()).join();
+        break;
+      case "rawDeleteRange":
+        RawDeleteRangeRequest.encode(message.cmd.value, writer.uint32(210).fork()).join();
+        break;
+      case "rawScan":
+        RawScanRequest.encode(message.cmd.value, writer.uint32(218).fork()).join();
+        break;
+      case "rawCas":
+        RawCASRequest.encode(message.cmd.value, writer.uint32(226).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchCommandsRequest_Request {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchCommandsRequest_Request();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.timeoutMs = reader.uint32();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.cmd = { $case: "rawGet", value: RawGetRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.cmd = { $case: "rawBatchGet", value: RawBatchGetRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.cmd = { $case: "rawPut", value: RawPutRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.cmd = { $case: "rawBatchPut", value: RawBatchPutRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.cmd = { $case: "rawDelete", value: RawDeleteRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.cmd = { $case: "rawBatchDelete", value: RawBatchDeleteRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.cmd = { $case: "rawDeleteRange", value: RawDeleteRangeRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.cmd = { $case: "rawScan", value: RawScanRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.cmd = { $case: "rawCas", value: RawCASRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchCommandsRequest_Request {
+    return {
+      timeoutMs: isSet(object.timeoutMs)
+        ? globalThis.Number(object.timeoutMs)
+        : isSet(object.timeout_ms)
+        ? globalThis.Number(object.timeout_ms)
+        : 0,
+      cmd: isSet(object.rawGet)
+        ? { $case: "rawGet", value: RawGetRequest.fromJSON(object.rawGet) }
+        : isSet(object.raw_get)
+        ? { $case: "rawGet", value: RawGetRequest.fromJSON(object.raw_get) }
+        : isSet(object.rawBatchGet)
+        ? { $case: "rawBatchGet", value: RawBatchGetRequest.fromJSON(object.rawBatchGet) }
+        : isSet(object.raw_batch_get)
+        ? { $case: "rawBatchGet", value: RawBatchGetRequest.fromJSON(object.raw_batch_get) }
+        : isSet(object.rawPut)
+        ? { $case: "rawPut", value: RawPutRequest.fromJSON(object.rawPut) }
+        : isSet(object.raw_put)
+        ? { $case: "rawPut", value: RawPutRequest.fromJSON(object.raw_put) }
+        : isSet(object.rawBatchPut)
+        ? { $case: "rawBatchPut", value: RawBatchPutRequest.fromJSON(object.rawBatchPut) }
+        : isSet(object.raw_batch_put)
+        ? { $case: "rawBatchPut", value: RawBatchPutRequest.fromJSON(object.raw_batch_put) }
+        : isSet(object.rawDelete)
+        ? { $case: "rawDelete", value: RawDeleteRequest.fromJSON(object.rawDelete) }
+        : isSet(object.raw_delete)
+        ? { $case: "rawDelete", value: RawDeleteRequest.fromJSON(object.raw_delete) }
+        : isSet(object.rawBatchDelete)
+        ? { $case: "rawBatchDelete", value: RawBatchDeleteRequest.fromJSON(object.rawBatchDelete) }
+        : isSet(object.raw_batch_delete)
+        ? { $case: "rawBatchDelete", value: RawBatchDeleteRequest.fromJSON(object.raw_batch_delete) }
+        : isSet(object.rawDeleteRange)
+        ? { $case: "rawDeleteRange", value: RawDeleteRangeRequest.fromJSON(object.rawDeleteRange) }
+        : isSet(object.raw_delete_range)
+        ? { $case: "rawDeleteRange", value: RawDeleteRangeRequest.fromJSON(object.raw_delete_range) }
+        : isSet(object.rawScan)
+        ? { $case: "rawScan", value: RawScanRequest.fromJSON(object.rawScan) }
+        : isSet(object.raw_scan)
+        ? { $case: "rawScan", value: RawScanRequest.fromJSON(object.raw_scan) }
+        : isSet(object.rawCas)
+        ? { $case: "rawCas", value: RawCASRequest.fromJSON(object.rawCas) }
+        : isSet(object.raw_cas)
+        ? { $case: "rawCas", value: RawCASRequest.fromJSON(object.raw_cas) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: BatchCommandsRequest_Request): unknown {
+    const obj: any = {};
+    if (message.timeoutMs !== 0) {
+      obj.timeoutMs = Math.round(message.timeoutMs);
+    }
+    if (message.cmd?.$case === "rawGet") {
+      obj.rawGet = RawGetRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawBatchGet") {
+      obj.rawBatchGet = RawBatchGetRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawPut") {
+      obj.rawPut = RawPutRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawBatchPut") {
+      obj.rawBatchPut = RawBatchPutRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawDelete") {
+      obj.rawDelete = RawDeleteRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawBatchDelete") {
+      obj.rawBatchDelete = RawBatchDeleteRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawDeleteRange") {
+      obj.rawDeleteRange = RawDeleteRangeRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawScan") {
+      obj.rawScan = RawScanRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawCas") {
+      obj.rawCas = RawCASRequest.toJSON(message.cmd.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchCommandsRequest_Request>): BatchCommandsRequest_Request {
+    return BatchCommandsRequest_Request.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchCommandsRequest_Request>): BatchCommandsRequest_Request {
+    const message = createBaseBatchCommandsRequest_Request();
+    message.timeoutMs = object.timeoutMs ?? 0;
+    switch (object.cmd?.$case) {
+      case "rawGet": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawGet", value: RawGetRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawBatchGet": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawBatchGet", value: RawBatchGetRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawPut": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawPut", value: RawPutRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawBatchPut": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawBatchPut", value: RawBatchPutRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawDelete": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawDelete", value: RawDeleteRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawBatchDelete": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawBatchDelete", value: RawBatchDeleteRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawDeleteRange": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawDeleteRange", value: RawDeleteRangeRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawScan": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawScan", value: RawScanRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawCas": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawCas", value: RawCASRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseBatchCommandsResponse(): BatchCommandsResponse {
+  return { responses: [], requestIds: [] };
+}
+
+export const BatchCommandsResponse: MessageFns<BatchCommandsResponse> = {
+  encode(message: BatchCommandsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.responses) {
+      BatchCommandsResponse_Response.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.requestIds.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.requestIds) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field requestIds of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchCommandsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchCommandsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.responses.push(BatchCommandsResponse_Response.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.requestIds.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.requestIds.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchCommandsResponse {
+    return {
+      responses: globalThis.Array.isArray(object?.responses)
+        ? object.responses.map((e: any) => BatchCommandsResponse_Response.fromJSON(e))
+        : [],
+      requestIds: globalThis.Array.isArray(object?.requestIds)
+        ? object.requestIds.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.request_ids)
+        ? object.request_ids.map((e: any) => BigInt(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchCommandsResponse): unknown {
+    const obj: any = {};
+    if (message.responses?.length) {
+      obj.responses = message.responses.map((e) => BatchCommandsResponse_Response.toJSON(e));
+    }
+    if (message.requestIds?.length) {
+      obj.requestIds = message.requestIds.map((e) => e.toString());
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchCommandsResponse>): BatchCommandsResponse {
+    return BatchCommandsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchCommandsResponse>): BatchCommandsResponse {
+    const message = createBaseBatchCommandsResponse();
+    message.responses = object.responses?.map((e) => BatchCommandsResponse_Response.fromPartial(e)) || [];
+    message.requestIds = object.requestIds?.map((e) => BigInt(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchCommandsResponse_Status(): BatchCommandsResponse_Status {
+  return { code: 0, message: "" };
+}
+
+export const BatchCommandsResponse_Status: MessageFns<BatchCommandsResponse_Status> = {
+  encode(message: BatchCommandsResponse_Status, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).uint32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchCommandsResponse_Status {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchCommandsResponse_Status();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchCommandsResponse_Status {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: BatchCommandsResponse_Status): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchCommandsResponse_Status>): BatchCommandsResponse_Status {
+    return BatchCommandsResponse_Status.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchCommandsResponse_Status>): BatchCommandsResponse_Status {
+    const message = createBaseBatchCommandsResponse_Status();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseBatchCommandsResponse_Response(): BatchCommandsResponse_Response {
+  return { status: undefined, cmd: undefined };
+}
+
+export const BatchCommandsResponse_Response: MessageFns<BatchCommandsResponse_Response> = {
+  encode(message: BatchCommandsResponse_Response, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      BatchCommandsResponse_Status.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    switch (message.cmd?.$case) {
+      case "rawGet":
+        RawGetResponse.encode(message.cmd.value, writer.uint32(162).fork()).join();
+        break;
+      case "rawBatchGet":
+        RawBatchGetResponse.encode(message.cmd.value, writer.uint32(170).fork()).join();
+        break;
+      case "rawPut":
+        RawPutResponse.encode(message.cmd.value, writer.uint32(178).fork()).join();
+        break;
+      case "rawBatchPut":
+        RawBatchPutResponse.encode(message.cmd.value, writer.uint32(186).fork()).join();
+        break;
+      case "rawDelete":
+        RawDeleteResponse.encode(message.cmd.value, writer.uint32(194).fork()).join();
+        break;
+      case "rawBatchDelete":
+        RawBatchDeleteResponse.encode(message.cmd.value, writer.uint32(202).fork()).join();
+        break;
+      case "rawDeleteRange":
+        RawDeleteRangeResponse.encode(message.cmd.value, writer.uint32(210).fork()).join();
+        break;
+      case "rawScan":
+        RawScanResponse.encode(message.cmd.value, writer.uint32(218).fork()).join();
+        break;
+      case "rawCas":
+        RawCASResponse.encode(message.cmd.value, writer.uint32(226).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchCommandsResponse_Response {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchCommandsResponse_Response();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = BatchCommandsResponse_Status.decode(reader, reader.uint32());
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.cmd = { $case: "rawGet", value: RawGetResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.cmd = { $case: "rawBatchGet", value: RawBatchGetResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.cmd = { $case: "rawPut", value: RawPutResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.cmd = { $case: "rawBatchPut", value: RawBatchPutResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.cmd = { $case: "rawDelete", value: RawDeleteResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.cmd = { $case: "rawBatchDelete", value: RawBatchDeleteResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.cmd = { $case: "rawDeleteRange", value: RawDeleteRangeResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.cmd = { $case: "rawScan", value: RawScanResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.cmd = { $case: "rawCas", value: RawCASResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchCommandsResponse_Response {
+    return {
+      status: isSet(object.status) ? BatchCommandsResponse_Status.fromJSON(object.status) : undefined,
+      cmd: isSet(object.rawGet)
+        ? { $case: "rawGet", value: RawGetResponse.fromJSON(object.rawGet) }
+        : isSet(object.raw_get)
+        ? { $case: "rawGet", value: RawGetResponse.fromJSON(object.raw_get) }
+        : isSet(object.rawBatchGet)
+        ? { $case: "rawBatchGet", value: RawBatchGetResponse.fromJSON(object.rawBatchGet) }
+        : isSet(object.raw_batch_get)
+        ? { $case: "rawBatchGet", value: RawBatchGetResponse.fromJSON(object.raw_batch_get) }
+        : isSet(object.rawPut)
+        ? { $case: "rawPut", value: RawPutResponse.fromJSON(object.rawPut) }
+        : isSet(object.raw_put)
+        ? { $case: "rawPut", value: RawPutResponse.fromJSON(object.raw_put) }
+        : isSet(object.rawBatchPut)
+        ? { $case: "rawBatchPut", value: RawBatchPutResponse.fromJSON(object.rawBatchPut) }
+        : isSet(object.raw_batch_put)
+        ? { $case: "rawBatchPut", value: RawBatchPutResponse.fromJSON(object.raw_batch_put) }
+        : isSet(object.rawDelete)
+        ? { $case: "rawDelete", value: RawDeleteResponse.fromJSON(object.rawDelete) }
+        : isSet(object.raw_delete)
+        ? { $case: "rawDelete", value: RawDeleteResponse.fromJSON(object.raw_delete) }
+        : isSet(object.rawBatchDelete)
+        ? { $case: "rawBatchDelete", value: RawBatchDeleteResponse.fromJSON(object.rawBatchDelete) }
+        : isSet(object.raw_batch_delete)
+        ? { $case: "rawBatchDelete", value: RawBatchDeleteResponse.fromJSON(object.raw_batch_delete) }
+        : isSet(object.rawDeleteRange)
+        ? { $case: "rawDeleteRange", value: RawDeleteRangeResponse.fromJSON(object.rawDeleteRange) }
+        : isSet(object.raw_delete_range)
+        ? { $case: "rawDeleteRange", value: RawDeleteRangeResponse.fromJSON(object.raw_delete_range) }
+        : isSet(object.rawScan)
+        ? { $case: "rawScan", value: RawScanResponse.fromJSON(object.rawScan) }
+        : isSet(object.raw_scan)
+        ? { $case: "rawScan", value: RawScanResponse.fromJSON(object.raw_scan) }
+        : isSet(object.rawCas)
+        ? { $case: "rawCas", value: RawCASResponse.fromJSON(object.rawCas) }
+        : isSet(object.raw_cas)
+        ? { $case: "rawCas", value: RawCASResponse.fromJSON(object.raw_cas) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: BatchCommandsResponse_Response): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = BatchCommandsResponse_Status.toJSON(message.status);
+    }
+    if (message.cmd?.$case === "rawGet") {
+      obj.rawGet = RawGetResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawBatchGet") {
+      obj.rawBatchGet = RawBatchGetResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawPut") {
+      obj.rawPut = RawPutResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawBatchPut") {
+      obj.rawBatchPut = RawBatchPutResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawDelete") {
+      obj.rawDelete = RawDeleteResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawBatchDelete") {
+      obj.rawBatchDelete = RawBatchDeleteResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawDeleteRange") {
+      obj.rawDeleteRange = RawDeleteRangeResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawScan") {
+      obj.rawScan = RawScanResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawCas") {
+      obj.rawCas = RawCASResponse.toJSON(message.cmd.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchCommandsResponse_Response>): BatchCommandsResponse_Response {
+    return BatchCommandsResponse_Response.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchCommandsResponse_Response>): BatchCommandsResponse_Response {
+    const message = createBaseBatchCommandsResponse_Response();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? BatchCommandsResponse_Status.fromPartial(object.status)
+      : undefined;
+    switch (object.cmd?.$case) {
+      case "rawGet": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawGet", value: RawGetResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawBatchGet": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawBatchGet", value: RawBatchGetResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawPut": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawPut", value: RawPutResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawBatchPut": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawBatchPut", value: RawBatchPutResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawDelete": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawDelete", value: RawDeleteResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawBatchDelete": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawBatchDelete", value: RawBatchDeleteResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawDeleteRange": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawDeleteRange", value: RawDeleteRangeResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawScan": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawScan", value: RawScanResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "rawCas": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "rawCas", value: RawCASResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
 
 /**
  * The client-facing key-value API. Every request is for one region (kvrpcpb.Context) and
@@ -288,6 +1274,28 @@ export const KvService = {
     responseSerialize: (value: RawCASResponse): Buffer => Buffer.from(RawCASResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RawCASResponse => RawCASResponse.decode(value),
   },
+  /**
+   * Many requests over one long-lived stream (TiKV's BatchCommands): a client keeps one
+   * stream per store and sends the requests it has for that store together, each with an id
+   * it chose; the store runs each one exactly as the unary RPC of its kind (same checks, same
+   * region errors, same limits) and sends the responses back, batched as they complete, in any
+   * order and grouping, each under its request's id. A request that fails where the unary call
+   * would have failed with a gRPC status gets that status in its Response instead; the stream
+   * itself fails only if it cannot go on (connection lost, a message that is not protobuf).
+   * When the client half-closes, the store answers what is outstanding, then ends the stream
+   * OK. When the stream is cancelled or breaks, the outstanding requests are cancelled: writes
+   * among them may or may not have been applied.
+   */
+  batchCommands: {
+    path: "/regionkvpb.Kv/BatchCommands" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: BatchCommandsRequest): Buffer => Buffer.from(BatchCommandsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchCommandsRequest => BatchCommandsRequest.decode(value),
+    responseSerialize: (value: BatchCommandsResponse): Buffer =>
+      Buffer.from(BatchCommandsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchCommandsResponse => BatchCommandsResponse.decode(value),
+  },
 } as const;
 
 export interface KvServer extends UntypedServiceImplementation {
@@ -331,6 +1339,19 @@ export interface KvServer extends UntypedServiceImplementation {
   rawScan: handleUnaryCall<RawScanRequest, RawScanResponse>;
   /** Raw compare-and-swap of one key. */
   rawCompareAndSwap: handleUnaryCall<RawCASRequest, RawCASResponse>;
+  /**
+   * Many requests over one long-lived stream (TiKV's BatchCommands): a client keeps one
+   * stream per store and sends the requests it has for that store together, each with an id
+   * it chose; the store runs each one exactly as the unary RPC of its kind (same checks, same
+   * region errors, same limits) and sends the responses back, batched as they complete, in any
+   * order and grouping, each under its request's id. A request that fails where the unary call
+   * would have failed with a gRPC status gets that status in its Response instead; the stream
+   * itself fails only if it cannot go on (connection lost, a message that is not protobuf).
+   * When the client half-closes, the store answers what is outstanding, then ends the stream
+   * OK. When the stream is cancelled or breaks, the outstanding requests are cancelled: writes
+   * among them may or may not have been applied.
+   */
+  batchCommands: handleBidiStreamingCall<BatchCommandsRequest, BatchCommandsResponse>;
 }
 
 export interface KvClient extends Client {
@@ -645,6 +1666,24 @@ export interface KvClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RawCASResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Many requests over one long-lived stream (TiKV's BatchCommands): a client keeps one
+   * stream per store and sends the requests it has for that store together, each with an id
+   * it chose; the store runs each one exactly as the unary RPC of its kind (same checks, same
+   * region errors, same limits) and sends the responses back, batched as they complete, in any
+   * order and grouping, each under its request's id. A request that fails where the unary call
+   * would have failed with a gRPC status gets that status in its Response instead; the stream
+   * itself fails only if it cannot go on (connection lost, a message that is not protobuf).
+   * When the client half-closes, the store answers what is outstanding, then ends the stream
+   * OK. When the stream is cancelled or breaks, the outstanding requests are cancelled: writes
+   * among them may or may not have been applied.
+   */
+  batchCommands(): ClientDuplexStream<BatchCommandsRequest, BatchCommandsResponse>;
+  batchCommands(options: Partial<CallOptions>): ClientDuplexStream<BatchCommandsRequest, BatchCommandsResponse>;
+  batchCommands(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<BatchCommandsRequest, BatchCommandsResponse>;
 }
 
 export const KvClient = makeGenericClientConstructor(KvService, "regionkvpb.Kv") as unknown as {
@@ -756,3 +1795,25 @@ export const RaftTransportClient = makeGenericClientConstructor(
   service: typeof RaftTransportService;
   serviceName: string;
 };
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
+
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
+
+export interface MessageFns<T> {
+  encode(message: T, writer?: BinaryWriter): BinaryWriter;
+  decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
+}
