@@ -215,9 +215,11 @@ export async function runPoint(driver: KvDriver, target: KvTarget, label: string
     stop();
     cpuTimers.forEach(clearTimeout);
   }
+  // The last worker may finish (just after the window) before the end timer fires.
+  cpuAtEnd ??= sampleCpu();
   let clientCpuPct = 0;
   let machineIdlePct = 0;
-  if (cpuAtStart && cpuAtEnd) {
+  if (cpuAtStart) {
     const total = cpuAtEnd.machine.total - cpuAtStart.machine.total;
     machineIdlePct = total > 0 ? Math.round((100 * (cpuAtEnd.machine.idle - cpuAtStart.machine.idle)) / total) : 0;
     const usedUs = cpuAtEnd.client.user + cpuAtEnd.client.system - cpuAtStart.client.user - cpuAtStart.client.system;
