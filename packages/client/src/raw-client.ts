@@ -9,7 +9,9 @@
  * Flow of every call: validate the input (limits.ts) → a CallScope (deadline, abort signal,
  * retry budget) → the region(s) of the key(s) (RegionLocator: region cache, scheduler on a miss)
  * → one request per region to its leader (RegionRequestSender: region errors correct the cache and
- * the request is retried with backoff) → the results, merged in key order.
+ * the request is retried with backoff) → the results, merged in key order. Requests to one store
+ * travel together over one BatchCommands stream (batch-commands-stream.ts) unless
+ * `batchCommands: false` asks for one unary gRPC call each.
  *
  * Multi-key calls split by region: batchGet, batchPut and deleteRange send to their regions in
  * parallel; scan walks regions in key order (descending for `reverse`) until `limit` pairs. None of
@@ -71,6 +73,12 @@ export interface RawClientOptions {
   connectTimeoutMs?: number;
   /** A pino logger (retries are logged at debug). */
   logger?: SchedulerLogger;
+  /**
+   * Send the requests to each store over one long-lived BatchCommands stream, many per message
+   * (default true); false sends each as its own unary gRPC call. A store without BatchCommands is
+   * sent unary calls either way.
+   */
+  batchCommands?: boolean;
 }
 
 /** Options of `RawClient.withRegionSource` (tests, embedding): no scheduler address, any logger. */
@@ -83,6 +91,8 @@ export interface RawClientInternalOptions {
   backoff?: BackoffPolicy;
   /** Randomness for backoff jitter, in [0, 1) (default Math.random). */
   random?: () => number;
+  /** As RawClientOptions.batchCommands (default true). */
+  batchCommands?: boolean;
 }
 
 /** Options of a single call (the trailing argument of every method). */
@@ -131,6 +141,7 @@ interface ResolvedOptions {
   logger: ClientLogger;
   backoff: BackoffPolicy;
   random: () => number;
+  batchCommands: boolean;
 }
 
 export class RawClient {
@@ -147,7 +158,13 @@ export class RawClient {
     // Every call in flight listens to it: no listener limit.
     setMaxListeners(0, this.closer.signal);
     this.locator = new RegionLocator(this.cache, source);
-    this.stores = new StoreChannels(source, opts.connectTimeoutMs);
+    this.stores = new StoreChannels(source, {
+      connectTimeoutMs: opts.connectTimeoutMs,
+      batchCommands: opts.batchCommands,
+      logger: opts.logger,
+      backoff: opts.backoff,
+      random: opts.random,
+    });
     this.sender = new RegionRequestSender(this.cache, this.stores, opts.logger);
   }
 
@@ -441,6 +458,7 @@ export class RawClient {
 function resolveOptions(o: RawClientInternalOptions): ResolvedOptions {
   if (typeof o !== "object" || o === null) throw new InvalidArgumentError("RawClient options must be an object");
   const maxRetries = o.maxRetries ?? DEFAULT_MAX_RETRIES;
+  if (o.batchCommands !== undefined && typeof o.batchCommands !== "boolean") throw new InvalidArgumentError(`batchCommands must be true or false, got ${String(o.batchCommands)}`);
   if (!Number.isInteger(maxRetries) || maxRetries < 0) throw new InvalidArgumentError(`maxRetries must be an integer >= 0, got ${String(o.maxRetries)}`);
   return {
     timeoutMs: checkedTimeout(o.timeoutMs, DEFAULT_TIMEOUT_MS, "timeoutMs"),
@@ -449,6 +467,7 @@ function resolveOptions(o: RawClientInternalOptions): ResolvedOptions {
     logger: o.logger ?? silentLogger,
     backoff: o.backoff ?? DEFAULT_BACKOFF,
     random: o.random ?? Math.random,
+    batchCommands: o.batchCommands ?? true,
   };
 }
 

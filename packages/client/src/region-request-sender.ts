@@ -3,8 +3,10 @@
  *
  * Flow of `send`:
  *   the region's current peer (cache) → its store's address (StoreChannels.resolve) →
- *   a READY channel (StoreChannels.connect) → the RPC with Context {region id, epoch, peer}
- *   and the call's deadline →
+ *   a READY channel (StoreChannels.connect) → the request with Context {region id, epoch, peer}
+ *   and the call's deadline, on the store's BatchCommands stream (batched with other requests to
+ *   that store; see batch-commands-stream.ts) or as a unary RPC (batching off, or the store
+ *   answered the stream UNIMPLEMENTED) →
  *     success                → the peer is the leader (RegionCache.onSuccess) → { ok: true }
  *     region error           → decideRegionError → correct the cache, maybe back off → { ok: false }
  *     gRPC failure           → decideRpcFailure  → next peer / back off / typed error
@@ -18,13 +20,17 @@
  * Not-idempotent RPCs (compare-and-swap) are never retried once the request may have reached a
  * store: a request only goes out on a connected channel, so a failure to connect is safe to retry,
  * while a failure after sending (timeout, broken connection, StaleCommand, the call aborted)
- * rejects with UnknownOutcomeError.
+ * rejects with UnknownOutcomeError. On a BatchCommands stream the line is the write: a request
+ * still queued when the stream breaks was never sent (handled as a connection that failed), one
+ * written before is ambiguous exactly as a unary call that was out; a per-request status is
+ * decided as the unary call's gRPC status.
  */
 import { Metadata, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 import type { kvrpcpb, metapb } from "@regionkv/proto";
 import type { CallScope, RetryBudget } from "./call-scope.js";
 import { InvalidArgumentError, ServerError, UnknownOutcomeError } from "./errors.js";
 import type { ClientLogger } from "./logger.js";
+import { statusError, type BatchCommandsStream } from "./batch-commands-stream.js";
 import type { CachedRegion, RegionCache } from "./region-cache.js";
 import type { RawResponse, RawRpc } from "./raw-rpcs.js";
 import { decideRegionError, decideRpcFailure, describeRegionError } from "./retry-policy.js";
@@ -37,7 +43,8 @@ const RETRY: { ok: false } = { ok: false };
 /** A gRPC DEADLINE_EXCEEDED this close to the call's deadline is the call's own. */
 const DEADLINE_SLACK_MS = 20;
 
-type CallOutcome<Resp> = { ok: true; response: Resp } | { ok: false; error: ServiceError };
+/** How one request went: answered; failed once it may have reached the store; or never sent. */
+type CallOutcome<Resp> = { kind: "response"; response: Resp } | { kind: "failed"; error: ServiceError } | { kind: "unsent"; error: ServiceError };
 
 export class RegionRequestSender {
   constructor(
@@ -72,9 +79,18 @@ export class RegionRequestSender {
     }
 
     const context: kvrpcpb.Context = { regionId: region.id, regionEpoch: region.regionEpoch, peer, term: 0n };
-    const outcome = await this.invoke(scope, rpc, this.stores.client(address), build(context));
+    const request = build(context);
+    const batch = this.stores.batchStream(address);
+    const outcome = (batch && (await this.invokeBatched(scope, rpc, batch, request))) ?? (await this.invoke(scope, rpc, this.stores.client(address), request));
 
-    if (!outcome.ok) {
+    if (outcome.kind === "unsent") {
+      // Never written (the stream broke first, or the call ended while it was queued): like a
+      // connection that never opened, safe to send again, even for compare-and-swap.
+      scope.throwIfAborted();
+      this.stores.onStoreFailure(peer.storeId, address);
+      return this.onPeerUnusable(scope, budget, entry, peer, `${rpc.name} to ${where} (${address}) was not sent: ${outcome.error.details}`, outcome.error);
+    }
+    if (outcome.kind === "failed") {
       const err = outcome.error;
       const text = `${rpc.name} to ${where} (${address}) failed: ${GrpcStatus[err.code] ?? err.code} ${err.details}`;
       // gRPC may notice the call's deadline a moment before the scope's timer does.
@@ -205,7 +221,7 @@ export class RegionRequestSender {
     );
   }
 
-  /** The RPC, cancelled as soon as the call is over. */
+  /** The unary RPC, cancelled as soon as the call is over. */
   private invoke<Req, Resp extends RawResponse>(
     scope: CallScope,
     rpc: RawRpc<Req, Resp>,
@@ -216,12 +232,45 @@ export class RegionRequestSender {
       const onAbort = () => call.cancel();
       const call = rpc.invoke(client, request, new Metadata(), { deadline: new Date(scope.deadline) }, (err, response) => {
         scope.signal.removeEventListener("abort", onAbort);
-        if (err) resolve({ ok: false, error: err });
-        else if (response === undefined) {
-          resolve({ ok: false, error: Object.assign(new Error("empty response"), { code: GrpcStatus.INTERNAL, details: "empty response", metadata: new Metadata() }) });
-        } else resolve({ ok: true, response });
+        if (err) resolve({ kind: "failed", error: err });
+        else if (response === undefined) resolve({ kind: "failed", error: statusError(GrpcStatus.INTERNAL, "empty response") });
+        else resolve({ kind: "response", response });
       });
       scope.signal.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /**
+   * The request on the store's BatchCommands stream, ended (like the unary call) when the call is
+   * over. Undefined if the store does not serve BatchCommands: then it goes unary.
+   */
+  private async invokeBatched<Req, Resp extends RawResponse>(
+    scope: CallScope,
+    rpc: RawRpc<Req, Resp>,
+    stream: BatchCommandsStream,
+    request: Req,
+  ): Promise<CallOutcome<Resp> | undefined> {
+    const o = await stream.send(rpc.toBatch(request), scope.deadline, scope.signal);
+    switch (o.kind) {
+      case "response": {
+        const status = o.response.status;
+        if (status) return { kind: "failed", error: statusError(status.code, status.message) };
+        const response = o.response.cmd && rpc.fromBatch(o.response.cmd);
+        if (!response) return { kind: "failed", error: statusError(GrpcStatus.INTERNAL, `the store answered ${rpc.name} with ${o.response.cmd?.$case ?? "an empty response"}`) };
+        return { kind: "response", response };
+      }
+      case "failed":
+        return { kind: o.sent ? "failed" : "unsent", error: o.error };
+      case "aborted":
+        return o.sent
+          ? { kind: "failed", error: statusError(GrpcStatus.CANCELLED, "the call ended while the request was in flight") }
+          : { kind: "unsent", error: statusError(GrpcStatus.CANCELLED, "the call ended before the request was sent") };
+      case "unimplemented":
+        return undefined;
+      default: {
+        const unreachable: never = o;
+        return unreachable;
+      }
+    }
   }
 }

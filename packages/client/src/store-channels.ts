@@ -10,12 +10,18 @@
  *   compare-and-swap) from "sent, then failed" (the outcome of a write is unknown).
  *   A channel that failed to connect is closed and dropped, so the next attempt dials afresh
  *   instead of waiting out grpc-js's reconnect backoff.
+ * - With batching on (the default), one BatchCommandsStream per channel carries the requests to
+ *   that store (batch-commands-stream.ts); it goes with its channel, and `batchStream` says
+ *   "none" once the store answered UNIMPLEMENTED, so the sender falls back to unary RPCs for it.
  */
 import { connectivityState, credentials, type ChannelOptions } from "@grpc/grpc-js";
 import { metapb, regionkvpb } from "@regionkv/proto";
 import type { CallScope } from "./call-scope.js";
+import { BatchCommandsStream } from "./batch-commands-stream.js";
 import { ClientClosedError } from "./errors.js";
+import type { ClientLogger } from "./logger.js";
 import type { RegionSource } from "./region-source.js";
+import type { BackoffPolicy } from "./retry-policy.js";
 
 /** Channel options of every store channel. */
 const CHANNEL_OPTIONS: ChannelOptions = {
@@ -29,16 +35,35 @@ export type StoreAddress = { ok: true; address: string } | { ok: false; reason: 
 
 export type ConnectResult = "ready" | "failed";
 
+export interface StoreChannelsOptions {
+  connectTimeoutMs: number;
+  /** Send requests over one BatchCommands stream per store (else one unary call each). */
+  batchCommands: boolean;
+  logger: ClientLogger;
+  /** Backoff between reopenings of a failing BatchCommands stream. */
+  backoff: BackoffPolicy;
+  random: () => number;
+}
+
+/** A store's channel, and the BatchCommands stream on it once used. */
+interface StoreConnection {
+  readonly client: regionkvpb.KvClient;
+  batch: BatchCommandsStream | undefined;
+}
+
 export class StoreChannels {
   private readonly addresses = new Map<bigint, string>();
   private readonly lookups = new Map<bigint, Promise<metapb.Store | undefined>>();
-  private readonly clients = new Map<string, regionkvpb.KvClient>();
+  private readonly connections = new Map<string, StoreConnection>();
+  private readonly connectTimeoutMs: number;
   private closed = false;
 
   constructor(
     private readonly source: RegionSource,
-    private readonly connectTimeoutMs: number,
-  ) {}
+    private readonly opts: StoreChannelsOptions,
+  ) {
+    this.connectTimeoutMs = opts.connectTimeoutMs;
+  }
 
   /** The address of `storeId`: cached, else asked of the scheduler (one lookup per store at a time). */
   async resolve(storeId: bigint, scope: CallScope): Promise<StoreAddress> {
@@ -65,11 +90,36 @@ export class StoreChannels {
 
   /** The shared client for `address`, created on first use. */
   client(address: string): regionkvpb.KvClient {
+    return this.connection(address).client;
+  }
+
+  /**
+   * The BatchCommands stream to `address` (created on first use), or undefined if requests to it
+   * go unary: batching is off, or the store answered UNIMPLEMENTED.
+   */
+  batchStream(address: string): BatchCommandsStream | undefined {
+    if (!this.opts.batchCommands) return undefined;
+    const conn = this.connection(address);
+    if (!conn.batch) {
+      const client = conn.client;
+      conn.batch = new BatchCommandsStream({
+        address,
+        open: () => client.batchCommands(),
+        channel: client.getChannel(),
+        logger: this.opts.logger,
+        backoff: this.opts.backoff,
+        random: this.opts.random,
+      });
+    }
+    return conn.batch.isUnimplemented ? undefined : conn.batch;
+  }
+
+  private connection(address: string): StoreConnection {
     if (this.closed) throw new ClientClosedError();
-    let c = this.clients.get(address);
+    let c = this.connections.get(address);
     if (!c) {
-      c = new regionkvpb.KvClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
-      this.clients.set(address, c);
+      c = { client: new regionkvpb.KvClient(address, credentials.createInsecure(), CHANNEL_OPTIONS), batch: undefined };
+      this.connections.set(address, c);
     }
     return c;
   }
@@ -108,12 +158,13 @@ export class StoreChannels {
    */
   onStoreFailure(storeId: bigint, address: string): void {
     if (this.addresses.get(storeId) === address) this.addresses.delete(storeId);
-    const c = this.clients.get(address);
+    const c = this.connections.get(address);
     if (!c) return;
-    const state = c.getChannel().getConnectivityState(false);
+    const state = c.client.getChannel().getConnectivityState(false);
     if (state === connectivityState.TRANSIENT_FAILURE || state === connectivityState.SHUTDOWN || state === connectivityState.CONNECTING) {
-      this.clients.delete(address);
-      c.close();
+      this.connections.delete(address);
+      c.batch?.close();
+      c.client.close();
     }
   }
 
@@ -125,8 +176,11 @@ export class StoreChannels {
   /** Close every channel. */
   close(): void {
     this.closed = true;
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    for (const c of this.connections.values()) {
+      c.batch?.close();
+      c.client.close();
+    }
+    this.connections.clear();
     this.addresses.clear();
   }
 }

@@ -8,6 +8,12 @@
  * matches (EpochNotMatch with the region's current pieces), this peer leads (NotLeader with the
  * leader as hint, unless `hideLeaderHint`), every key is in the region (KeyNotInRegion). Tests
  * change the cluster (split, move a leader, stop a store) and inject failures with `hook`.
+ *
+ * Stores serve BatchCommands too (unless started with `batchCommands: false`, then it answers
+ * UNIMPLEMENTED as an older store would): each request of a message runs through the same handler
+ * as its unary RPC (so `requests`, `hook` and `sent` see it alike), and the answers completed
+ * within one turn of the event loop go back as one message. `batchMessages` records each message
+ * received; `streamHook` can break a stream when a message arrives.
  */
 import * as grpc from "@grpc/grpc-js";
 import { type errorpb, kvrpcpb, metapb, regionkvpb } from "@regionkv/proto";
@@ -37,6 +43,23 @@ export interface RequestEvent {
 
 export type Hook = (ev: RequestEvent, request: { context?: kvrpcpb.Context | undefined }) => HookResult | undefined;
 
+/** A BatchCommands message as a store received it. */
+export interface BatchMessageEvent {
+  storeId: bigint;
+  /** The commands' kinds, in order. */
+  commands: string[];
+}
+
+/** End the stream with this status on receiving the message, serving none of its requests. */
+export type StreamHookResult = { kind: "failStream"; code: grpc.status; details: string };
+
+export type StreamHook = (ev: BatchMessageEvent) => StreamHookResult | undefined;
+
+type BatchCase = NonNullable<regionkvpb.BatchCommandsRequest_Request["cmd"]>["$case"];
+
+/** A request handler of the fake: answers `reply` once (or never, for "hang"). */
+type FakeHandler = (req: never, reply: (err: { code: grpc.status; details: string } | null, res?: unknown) => void) => void;
+
 interface RegionState {
   region: metapb.Region;
   leaderStoreId: bigint | undefined;
@@ -51,16 +74,27 @@ export class FakeStore {
   constructor(
     readonly storeId: bigint,
     private readonly cluster: FakeCluster,
+    /** Serve BatchCommands (else it answers UNIMPLEMENTED); read at start. */
+    public batchCommands = true,
   ) {}
 
   async start(port = 0): Promise<void> {
     const server = new grpc.Server();
-    server.addService(regionkvpb.KvService, this.cluster.serviceFor(this.storeId) as regionkvpb.KvServer);
+    const service = this.cluster.serviceFor(this.storeId);
+    if (!this.batchCommands) delete service.batchCommands;
+    server.addService(regionkvpb.KvService, service as regionkvpb.KvServer);
     const bound = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.server = server;
     this.address = `127.0.0.1:${bound}`;
+  }
+
+  /** Stop the way a store process does on SIGTERM: new calls are refused, open ones may finish. */
+  shutdownGracefully(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    return new Promise((resolve) => (server ? server.tryShutdown(() => resolve()) : resolve()));
   }
 
   /** Stop accepting connections and drop the open ones (a crashed store). */
@@ -70,13 +104,26 @@ export class FakeStore {
   }
 }
 
+export interface FakeClusterOptions {
+  storeCount?: number;
+  splitKeys?: string[];
+  leaders?: bigint[];
+  /** Stores serve BatchCommands (default true). */
+  batchCommands?: boolean;
+}
+
 export class FakeCluster {
   readonly data = new Map<string, { key: Buffer; value: Buffer }>();
   readonly stores = new Map<bigint, FakeStore>();
   readonly requests: RequestEvent[] = [];
+  /** Every BatchCommands message the stores received. */
+  readonly batchMessages: BatchMessageEvent[] = [];
+  /** BatchCommands streams opened, per store. */
+  readonly batchStreams = new Map<bigint, number>();
   private readonly regions = new Map<bigint, RegionState>();
   private nextId = 1000n;
   hook: Hook | undefined;
+  streamHook: StreamHook | undefined;
   /** Answer NotLeader without naming the leader. */
   hideLeaderHint = false;
 
@@ -84,11 +131,11 @@ export class FakeCluster {
    * `storeCount` stores; regions split at `splitKeys`, each with a peer on every store, led by
    * store 1 unless `leaders` says otherwise (one store id per region).
    */
-  static async start(opts: { storeCount?: number; splitKeys?: string[]; leaders?: bigint[] } = {}): Promise<FakeCluster> {
+  static async start(opts: FakeClusterOptions = {}): Promise<FakeCluster> {
     const c = new FakeCluster();
     const storeCount = opts.storeCount ?? 3;
     for (let s = 1n; s <= BigInt(storeCount); s++) {
-      const store = new FakeStore(s, c);
+      const store = new FakeStore(s, c, opts.batchCommands ?? true);
       await store.start();
       c.stores.set(s, store);
     }
@@ -171,14 +218,30 @@ export class FakeCluster {
 
   // ------------------------------------------------------------------------------------------
 
-  /** The store's Kv service (raw methods only; the rest answer UNIMPLEMENTED). */
+  /** The store's Kv service (raw methods and BatchCommands; the rest answer UNIMPLEMENTED). */
   serviceFor(storeId: bigint): Partial<regionkvpb.KvServer> {
+    const h = this.handlers(storeId);
     return {
-      rawGet: this.unary(storeId, "RawGet", kvrpcpb.RawGetResponse.fromPartial({}), (r: kvrpcpb.RawGetRequest) => [r.key], (r: kvrpcpb.RawGetRequest) => {
+      rawGet: unary(h.rawGet),
+      rawBatchGet: unary(h.rawBatchGet),
+      rawPut: unary(h.rawPut),
+      rawBatchPut: unary(h.rawBatchPut),
+      rawDelete: unary(h.rawDelete),
+      rawDeleteRange: unary(h.rawDeleteRange),
+      rawScan: unary(h.rawScan),
+      rawCompareAndSwap: unary(h.rawCas),
+      batchCommands: (call) => this.batchCommands(storeId, h, call),
+    };
+  }
+
+  /** The request handlers of a store, by BatchCommands case (each also serves its unary RPC). */
+  private handlers(storeId: bigint): Record<BatchCase, FakeHandler> {
+    return {
+      rawGet: this.handler(storeId, "RawGet", kvrpcpb.RawGetResponse.fromPartial({}), (r: kvrpcpb.RawGetRequest) => [r.key], (r: kvrpcpb.RawGetRequest) => {
         const v = this.data.get(id(r.key));
         return { regionError: undefined, error: "", value: v ? v.value : Buffer.alloc(0), notFound: !v };
       }),
-      rawBatchGet: this.unary(storeId, "RawBatchGet", kvrpcpb.RawBatchGetResponse.fromPartial({}), (r: kvrpcpb.RawBatchGetRequest) => r.keys, (r: kvrpcpb.RawBatchGetRequest) => ({
+      rawBatchGet: this.handler(storeId, "RawBatchGet", kvrpcpb.RawBatchGetResponse.fromPartial({}), (r: kvrpcpb.RawBatchGetRequest) => r.keys, (r: kvrpcpb.RawBatchGetRequest) => ({
         regionError: undefined,
         error: "",
         pairs: r.keys.flatMap((k) => {
@@ -186,24 +249,28 @@ export class FakeCluster {
           return v ? [{ error: undefined, key: k, value: v.value }] : [];
         }),
       })),
-      rawPut: this.unary(storeId, "RawPut", kvrpcpb.RawPutResponse.fromPartial({}), (r: kvrpcpb.RawPutRequest) => [r.key], (r: kvrpcpb.RawPutRequest) => {
+      rawPut: this.handler(storeId, "RawPut", kvrpcpb.RawPutResponse.fromPartial({}), (r: kvrpcpb.RawPutRequest) => [r.key], (r: kvrpcpb.RawPutRequest) => {
         this.data.set(id(r.key), { key: r.key, value: r.value });
         return { regionError: undefined, error: "" };
       }),
-      rawBatchPut: this.unary(storeId, "RawBatchPut", kvrpcpb.RawBatchPutResponse.fromPartial({}), (r: kvrpcpb.RawBatchPutRequest) => r.pairs.map((p) => p.key), (r: kvrpcpb.RawBatchPutRequest) => {
+      rawBatchPut: this.handler(storeId, "RawBatchPut", kvrpcpb.RawBatchPutResponse.fromPartial({}), (r: kvrpcpb.RawBatchPutRequest) => r.pairs.map((p) => p.key), (r: kvrpcpb.RawBatchPutRequest) => {
         for (const p of r.pairs) this.data.set(id(p.key), { key: p.key, value: p.value });
         return { regionError: undefined, error: "" };
       }),
-      rawDelete: this.unary(storeId, "RawDelete", kvrpcpb.RawDeleteResponse.fromPartial({}), (r: kvrpcpb.RawDeleteRequest) => [r.key], (r: kvrpcpb.RawDeleteRequest) => {
+      rawDelete: this.handler(storeId, "RawDelete", kvrpcpb.RawDeleteResponse.fromPartial({}), (r: kvrpcpb.RawDeleteRequest) => [r.key], (r: kvrpcpb.RawDeleteRequest) => {
         this.data.delete(id(r.key));
         return { regionError: undefined, error: "" };
       }),
-      rawDeleteRange: this.unary(storeId, "RawDeleteRange", kvrpcpb.RawDeleteRangeResponse.fromPartial({}), (r: kvrpcpb.RawDeleteRangeRequest) => [r.startKey, r.endKey], (r: kvrpcpb.RawDeleteRangeRequest, region) => {
+      rawBatchDelete: this.handler(storeId, "RawBatchDelete", kvrpcpb.RawBatchDeleteResponse.fromPartial({}), (r: kvrpcpb.RawBatchDeleteRequest) => r.keys, (r: kvrpcpb.RawBatchDeleteRequest) => {
+        for (const k of r.keys) this.data.delete(id(k));
+        return { regionError: undefined, error: "" };
+      }),
+      rawDeleteRange: this.handler(storeId, "RawDeleteRange", kvrpcpb.RawDeleteRangeResponse.fromPartial({}), (r: kvrpcpb.RawDeleteRangeRequest) => [r.startKey, r.endKey], (r: kvrpcpb.RawDeleteRangeRequest, region) => {
         const [lo, hi] = clamp(region, r.startKey, r.endKey);
         for (const [k, v] of [...this.data]) if (inRange(v.key, lo, hi)) this.data.delete(k);
         return { regionError: undefined, error: "" };
       }),
-      rawScan: this.unary(storeId, "RawScan", kvrpcpb.RawScanResponse.fromPartial({}), (r: kvrpcpb.RawScanRequest) => [r.startKey, r.endKey], (r: kvrpcpb.RawScanRequest, region) => {
+      rawScan: this.handler(storeId, "RawScan", kvrpcpb.RawScanResponse.fromPartial({}), (r: kvrpcpb.RawScanRequest) => [r.startKey, r.endKey], (r: kvrpcpb.RawScanRequest, region) => {
         const [lo, hi] = r.reverse ? clamp(region, r.endKey, r.startKey) : clamp(region, r.startKey, r.endKey);
         const rows = [...this.data.values()].filter((v) => inRange(v.key, lo, hi)).sort((x, y) => Buffer.compare(x.key, y.key));
         if (r.reverse) rows.reverse();
@@ -213,7 +280,7 @@ export class FakeCluster {
           kvs: rows.slice(0, r.limit).map((v) => ({ error: undefined, key: v.key, value: r.keyOnly ? Buffer.alloc(0) : v.value })),
         };
       }),
-      rawCompareAndSwap: this.unary(storeId, "RawCompareAndSwap", kvrpcpb.RawCASResponse.fromPartial({}), (r: kvrpcpb.RawCASRequest) => [r.key], (r: kvrpcpb.RawCASRequest) => {
+      rawCas: this.handler(storeId, "RawCompareAndSwap", kvrpcpb.RawCASResponse.fromPartial({}), (r: kvrpcpb.RawCASRequest) => [r.key], (r: kvrpcpb.RawCASRequest) => {
         const cur = this.data.get(id(r.key));
         const ok = r.previousNotExist ? cur === undefined : cur !== undefined && cur.value.equals(r.previousValue);
         if (ok) this.data.set(id(r.key), { key: r.key, value: r.value });
@@ -222,16 +289,15 @@ export class FakeCluster {
     };
   }
 
-  private unary<Req extends { context?: kvrpcpb.Context | undefined }, Res>(
+  private handler<Req extends { context?: kvrpcpb.Context | undefined }, Res>(
     storeId: bigint,
     method: string,
     /** The response with every field at its default, for region errors. */
     empty: Res,
     keysOf: (req: Req) => Buffer[],
     serve: (req: Req, region: metapb.Region) => Res,
-  ): grpc.handleUnaryCall<Req, Res> {
-    return (call, callback) => {
-      const req = call.request;
+  ): FakeHandler {
+    return ((req: Req, reply: (err: { code: grpc.status; details: string } | null, res?: Res) => void) => {
       const keys = keysOf(req);
       const ev: RequestEvent = {
         storeId,
@@ -244,22 +310,22 @@ export class FakeCluster {
       const go = () => {
         const checked = this.check(storeId, req.context, method === "RawScan" || method === "RawDeleteRange" ? [] : keys);
         if (checked.kind === "error") {
-          callback(null, { ...empty, regionError: checked.error });
+          reply(null, { ...empty, regionError: checked.error });
           return;
         }
-        callback(null, serve(req, checked.region));
+        reply(null, serve(req, checked.region));
       };
       const h = this.hook?.(ev, req);
       if (h === undefined) return go();
       switch (h.kind) {
         case "regionError":
-          callback(null, { ...empty, regionError: h.error });
+          reply(null, { ...empty, regionError: h.error });
           return;
         case "status":
-          callback({ code: h.code, details: h.details });
+          reply({ code: h.code, details: h.details });
           return;
         case "responseError":
-          callback(null, { ...empty, error: h.error });
+          reply(null, { ...empty, error: h.error });
           return;
         case "hang":
           return;
@@ -267,7 +333,76 @@ export class FakeCluster {
           setTimeout(go, h.ms);
           return;
       }
+    }) as FakeHandler;
+  }
+
+  /** A BatchCommands stream: each request through its handler; answers batched per event-loop turn. */
+  private batchCommands(
+    storeId: bigint,
+    handlers: Record<BatchCase, FakeHandler>,
+    call: grpc.ServerDuplexStream<regionkvpb.BatchCommandsRequest, regionkvpb.BatchCommandsResponse>,
+  ): void {
+    this.batchStreams.set(storeId, (this.batchStreams.get(storeId) ?? 0) + 1);
+    let out: regionkvpb.BatchCommandsResponse = { responses: [], requestIds: [] };
+    let outstanding = 0;
+    let halfClosed = false;
+    let over = false;
+    const flush = () => {
+      if (over) return;
+      if (out.responses.length > 0) {
+        call.write(out);
+        out = { responses: [], requestIds: [] };
+      }
+      if (halfClosed && outstanding === 0) {
+        over = true;
+        call.end();
+      }
     };
+    const answer = (id: bigint, r: regionkvpb.BatchCommandsResponse_Response) => {
+      outstanding--;
+      if (out.responses.length === 0) setImmediate(flush);
+      out.responses.push(r);
+      out.requestIds.push(id);
+    };
+    call.on("data", (m: regionkvpb.BatchCommandsRequest) => {
+      if (over) return;
+      const ev: BatchMessageEvent = { storeId, commands: m.requests.map((r) => r.cmd?.$case ?? "none") };
+      this.batchMessages.push(ev);
+      const broken = this.streamHook?.(ev);
+      if (broken) {
+        over = true;
+        call.emit("error", { code: broken.code, details: broken.details });
+        return;
+      }
+      m.requests.forEach((r, i) => {
+        const rid = m.requestIds[i]!;
+        const cmd = r.cmd;
+        outstanding++;
+        if (!cmd) {
+          answer(rid, { status: { code: grpc.status.INVALID_ARGUMENT, message: "no command" }, cmd: undefined });
+          return;
+        }
+        const handle = handlers[cmd.$case] as (req: unknown, reply: (err: { code: grpc.status; details: string } | null, res?: unknown) => void) => void;
+        handle(cmd.value, (err, res) =>
+          answer(rid, err ? { status: { code: err.code, message: err.details }, cmd: undefined } : { status: undefined, cmd: { $case: cmd.$case, value: res } as regionkvpb.BatchCommandsResponse_Response["cmd"] }),
+        );
+      });
+    });
+    call.on("end", () => {
+      halfClosed = true;
+      flush();
+    });
+    call.on("error", () => {
+      over = true;
+    });
+    call.on("cancelled", () => {
+      over = true;
+    });
+  }
+
+  /** Messages received over BatchCommands by `storeId` (all stores if omitted). */
+  batchMessagesTo(storeId?: bigint): BatchMessageEvent[] {
+    return storeId === undefined ? this.batchMessages : this.batchMessages.filter((m) => m.storeId === storeId);
   }
 
   private check(storeId: bigint, ctx: kvrpcpb.Context | undefined, keys: Buffer[]): { kind: "ok"; region: metapb.Region } | { kind: "error"; error: errorpb.Error } {
@@ -301,6 +436,12 @@ export class FakeCluster {
     }
     return { kind: "ok", region: r };
   }
+}
+
+/** A fake handler as a unary gRPC method. */
+function unary<Req, Res>(h: FakeHandler): grpc.handleUnaryCall<Req, Res> {
+  const handle = h as (req: Req, reply: (err: { code: grpc.status; details: string } | null, res?: Res) => void) => void;
+  return (call, callback) => handle(call.request, (err, res) => (err ? callback(err) : callback(null, res)));
 }
 
 function contains(r: metapb.Region, key: Buffer): boolean {
