@@ -75,6 +75,6 @@ describe("kv bench point", () => {
     const row = text.split("\n").find((l) => l.startsWith("put") && l.includes(" 64 "))!;
     assert.match(row, /—.*\|\s+5,000\s+1\.23\s+12\.3\s+123$/);
     assert.match(text, /regionkv: skipped — not runnable yet/);
-    assert.match(text, /client \(this process\) CPU 80–80% of a core; machine idle 0–0%/);
+    assert.match(text, /client \(this process\) 80–80; machine idle 0–0%/);
   });
 });

@@ -20,7 +20,7 @@ import { seededRandom } from "@regionkv/raft";
 import type { KvDriver, KvTargetHandle } from "./kv-driver.js";
 import { findEtcd, startEtcdCluster } from "./kv-etcd.js";
 import { parseKvOptions, type KvOp, type KvOptions, type KvTarget } from "./kv-options.js";
-import { installInterruptHandlers, settlesWithin, sleep } from "./kv-procs.js";
+import { groupCpuMs, installInterruptHandlers, settlesWithin, sleep } from "./kv-procs.js";
 import { clusterCommandMissing, connectRegionkv, loadRawClient, startRegionkvCluster } from "./kv-regionkv.js";
 import { LatencyHistogram, type HistogramSummary } from "./histogram.js";
 import { progress } from "./report.js";
@@ -42,6 +42,10 @@ export interface KvPoint {
   clientCpuPct: number;
   /** Idle CPU of the whole machine in the window, in % of all cores (0: saturated, the client competes with the servers). */
   machineIdlePct: number;
+  /** CPU used by the servers the bench started, in % of one core (undefined: not known, e.g. a running cluster or no /proc). */
+  serverCpuPct?: number;
+  /** CPU used by everything else on the machine (busy − client − servers), in % of one core: other work skews the figures. */
+  otherCpuPct?: number;
   firstError?: string;
 }
 
@@ -148,7 +152,16 @@ async function preload(driver: KvDriver, label: string, o: KvOptions): Promise<v
 }
 
 /** One (target, op, concurrency) point: warm-up, then the measured window; see the file comment. */
-export async function runPoint(driver: KvDriver, target: KvTarget, label: string, op: KvOp, concurrency: number, o: KvOptions, pointSeed: number): Promise<KvPoint> {
+export async function runPoint(
+  driver: KvDriver,
+  target: KvTarget,
+  label: string,
+  op: KvOp,
+  concurrency: number,
+  o: KvOptions,
+  pointSeed: number,
+  serverGroups: readonly number[] = [],
+): Promise<KvPoint> {
   const values = valuePool(o.valueSize, pointSeed ^ 0x7a1e);
   const hist = new LatencyHistogram();
   let ops = 0;
@@ -163,7 +176,12 @@ export async function runPoint(driver: KvDriver, target: KvTarget, label: string
   const tag = `${label} ${op} c=${concurrency}`;
   // CPU samples at the window's edges (a timer may fire a little late on a loaded machine; the
   // figures are divided by the time between the samples actually taken).
-  const sampleCpu = (): { at: number; client: NodeJS.CpuUsage; machine: ReturnType<typeof machineCpu> } => ({ at: performance.now(), client: process.cpuUsage(), machine: machineCpu() });
+  const sampleCpu = (): { at: number; client: NodeJS.CpuUsage; machine: ReturnType<typeof machineCpu>; servers: number | undefined } => ({
+    at: performance.now(),
+    client: process.cpuUsage(),
+    machine: machineCpu(),
+    servers: serverGroups.length > 0 ? groupCpuMs(serverGroups) : undefined,
+  });
   let cpuAtStart: ReturnType<typeof sampleCpu> | undefined;
   let cpuAtEnd: typeof cpuAtStart;
   const cpuTimers = [setTimeout(() => (cpuAtStart = sampleCpu()), measureFrom - t0), setTimeout(() => (cpuAtEnd = sampleCpu()), measureTo - t0)];
@@ -219,11 +237,22 @@ export async function runPoint(driver: KvDriver, target: KvTarget, label: string
   cpuAtEnd ??= sampleCpu();
   let clientCpuPct = 0;
   let machineIdlePct = 0;
+  let serverCpuPct: number | undefined;
+  let otherCpuPct: number | undefined;
   if (cpuAtStart) {
+    const wallMs = Math.max(1, cpuAtEnd.at - cpuAtStart.at);
     const total = cpuAtEnd.machine.total - cpuAtStart.machine.total;
-    machineIdlePct = total > 0 ? Math.round((100 * (cpuAtEnd.machine.idle - cpuAtStart.machine.idle)) / total) : 0;
-    const usedUs = cpuAtEnd.client.user + cpuAtEnd.client.system - cpuAtStart.client.user - cpuAtStart.client.system;
-    clientCpuPct = Math.round((usedUs / 1000 / Math.max(1, cpuAtEnd.at - cpuAtStart.at)) * 100);
+    const idleFrac = total > 0 ? (cpuAtEnd.machine.idle - cpuAtStart.machine.idle) / total : 0;
+    machineIdlePct = Math.round(100 * idleFrac);
+    const clientMs = (cpuAtEnd.client.user + cpuAtEnd.client.system - cpuAtStart.client.user - cpuAtStart.client.system) / 1000;
+    clientCpuPct = Math.round((100 * clientMs) / wallMs);
+    if (cpuAtStart.servers !== undefined && cpuAtEnd.servers !== undefined) {
+      const serverMs = cpuAtEnd.servers - cpuAtStart.servers;
+      serverCpuPct = Math.round((100 * serverMs) / wallMs);
+      // Busy time of all cores over the window, minus ours.
+      const busyMs = total - (cpuAtEnd.machine.idle - cpuAtStart.machine.idle);
+      otherCpuPct = Math.max(0, Math.round((100 * (busyMs - clientMs - serverMs)) / wallMs));
+    }
   }
   const point: KvPoint = {
     target,
@@ -239,11 +268,13 @@ export async function runPoint(driver: KvDriver, target: KvTarget, label: string
     clientCpuPct,
     machineIdlePct,
   };
+  if (serverCpuPct !== undefined) point.serverCpuPct = serverCpuPct;
+  if (otherCpuPct !== undefined) point.otherCpuPct = otherCpuPct;
   if (firstError !== undefined) point.firstError = firstError;
   const l = point.latency;
   progress(
     `${tag}: ${fmtInt(point.opsPerSec)} ops/s, p50 ${fmtMs(l.p50Ms)} ms, p99 ${fmtMs(l.p99Ms)} ms, max ${fmtMs(l.maxMs)} ms; ` +
-      `client CPU ${clientCpuPct}% of a core, machine idle ${machineIdlePct}%` +
+      `CPU (% of a core): client ${clientCpuPct}${serverCpuPct !== undefined ? `, servers ${serverCpuPct}, other processes ${otherCpuPct}` : ""}; machine idle ${machineIdlePct}%` +
       `${errors > 0 ? `, ${errors} errors (first: ${firstError})` : ""}${misses > 0 ? `, ${misses} misses` : ""}`,
   );
   return point;
@@ -284,7 +315,7 @@ async function runTarget(h: KvTargetHandle, target: KvTarget, o: KvOptions, stat
     for (const op of o.ops) {
       for (const c of o.concurrency) {
         n++;
-        points.push(await runPoint(h.driver, target, h.label, op, c, o, (o.seed * 1_000 + n) >>> 0));
+        points.push(await runPoint(h.driver, target, h.label, op, c, o, (o.seed * 1_000 + n) >>> 0, h.serverGroups));
       }
     }
     const note = await h.afterRun?.().catch((e: Error) => `after-run figures unavailable: ${e.message}`);
@@ -382,8 +413,14 @@ export function formatKvTable(r: KvReport): string {
     const bad = mine.filter((p) => p.errors > 0 || p.misses > 0);
     lines.push(`  ${t.label}: ${t.status === "ok" ? t.detail : `${t.status} — ${t.detail}`}`);
     if (mine.length > 0) {
-      const idle = mine.map((p) => p.machineIdlePct);
-      lines.push(`    client (this process) CPU ${Math.min(...mine.map((p) => p.clientCpuPct))}–${Math.max(...mine.map((p) => p.clientCpuPct))}% of a core; machine idle ${Math.min(...idle)}–${Math.max(...idle)}% during the points`);
+      const range = (xs: number[]): string => `${Math.min(...xs)}–${Math.max(...xs)}`;
+      const servers = mine.flatMap((p) => (p.serverCpuPct !== undefined ? [p.serverCpuPct] : []));
+      const other = mine.flatMap((p) => (p.otherCpuPct !== undefined ? [p.otherCpuPct] : []));
+      lines.push(
+        `    CPU during the points, % of one core: client (this process) ${range(mine.map((p) => p.clientCpuPct))}` +
+          `${servers.length > 0 ? `, servers ${range(servers)}` : ""}${other.length > 0 ? `, other processes ${range(other)}` : ""}; machine idle ${range(mine.map((p) => p.machineIdlePct))}%`,
+      );
+      if (Math.max(...other) >= 20) lines.push(`    warning: other processes used up to ${Math.max(...other)}% of a core during these points; the figures are skewed`);
     }
     for (const p of bad) lines.push(`    ${p.op} c=${p.concurrency}: ${p.errors} errors, ${p.misses} misses${p.firstError ? ` (first error: ${p.firstError})` : ""}`);
     for (const n of t.notes) lines.push(`    ${n}`);

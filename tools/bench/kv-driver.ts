@@ -14,6 +14,8 @@ export interface KvTargetHandle {
   /** e.g. "3 members, fsync on", "3 stores, started by the bench". */
   detail: string;
   driver: KvDriver;
+  /** Process groups of the servers the bench started (for their CPU use); empty for a running cluster. */
+  serverGroups: number[];
   /** Figures worth reporting after the run (e.g. requests per member); optional. */
   afterRun?(): Promise<string | undefined>;
   /** Close the driver and stop whatever the bench started; idempotent. */

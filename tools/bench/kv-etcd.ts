@@ -206,6 +206,7 @@ export async function startEtcdCluster(bin: string, version: string, members = 3
       label: `etcd ${version}`,
       detail: `${members} members on loopback, fsync on, client round_robin over all members`,
       driver,
+      serverGroups: procs.flatMap((p) => (p.child.pid !== undefined ? [p.child.pid] : [])),
       afterRun: () => callsPerMember(clientPorts),
       stop: () =>
         (stopped ??= (async () => {

@@ -104,6 +104,40 @@ export function canConnect(host: string, port: number, timeoutMs = 500): Promise
   });
 }
 
+// ---- CPU accounting ---------------------------------------------------------------------------
+
+/** USER_HZ: the unit of /proc/<pid>/stat times (100 on every usual Linux). */
+const CLOCK_TICKS_PER_SEC = 100;
+
+/**
+ * CPU time (ms, user + system, all threads) used so far by the live processes of the given
+ * process groups, from /proc (Linux); undefined where /proc cannot be read. A server started by
+ * startProc leads its own group, so its group id is its pid and its children are in the group.
+ */
+export function groupCpuMs(pgids: readonly number[]): number | undefined {
+  if (pgids.length === 0) return 0;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync("/proc");
+  } catch {
+    return undefined;
+  }
+  let ticks = 0;
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // Fields after "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (pgids.includes(Number(f[2]))) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return (ticks * 1000) / CLOCK_TICKS_PER_SEC;
+}
+
 // ---- cleanup registry -------------------------------------------------------------------------
 
 type Cleanup = { run: () => Promise<void>; runSync: () => void };

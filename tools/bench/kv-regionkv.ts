@@ -84,7 +84,7 @@ export async function connectRegionkv(Client: RawClientStatic, scheduler: string
   const client = await connectWhenReady(Client, scheduler, Date.now() + 30_000, () => undefined);
   const driver = rawClientDriver(client);
   let stopped: Promise<void> | undefined;
-  return { label: "regionkv", detail: `running cluster at ${scheduler}`, driver, stop: () => (stopped ??= driver.close()) };
+  return { label: "regionkv", detail: `running cluster at ${scheduler}`, driver, serverGroups: [], stop: () => (stopped ??= driver.close()) };
 }
 
 /**
@@ -126,6 +126,7 @@ export async function startRegionkvCluster(Client: RawClientStatic, stores = 3):
       label: "regionkv",
       detail: `${stores} stores started by the bench (regionkv cluster)`,
       driver,
+      serverGroups: proc.child.pid !== undefined ? [proc.child.pid] : [],
       afterRun: async () => (proc.exit !== undefined ? `warning: ${exitedMessage(proc)}` : undefined),
       stop: () =>
         (stopped ??= (async () => {
