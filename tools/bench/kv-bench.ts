@@ -12,8 +12,20 @@
  * issuing at the end of the window and the point waits for their last calls (bounded by the
  * client deadline). Failed calls are counted, never retried inside a point.
  *
- * Figures: one table with both targets per op × concurrency (ops/s, p50, p99, max), or JSON.
- * The client runs in this process on the same machine as the servers.
+ * Figures: one table with both targets per op × concurrency (ops/s, p50, p99, max), or JSON
+ * (with p90/p99.9/mean, errors, misses, and the CPU split per point).
+ *
+ * The client runs in this process on the same cores as the servers, so its CPU cost is part of
+ * every figure; each point records the CPU of the client, of the servers (their process groups)
+ * and of every other process (a busy machine skews the run; the table warns). The clients differ
+ * the way their real ones do: etcd gets one unary gRPC call per operation over a round_robin
+ * channel (as etcd's Go client), regionkv's RawClient multiplexes operations on its
+ * BatchCommands streams (as TiKV's client), which costs the client far less CPU per operation.
+ *
+ *   pnpm bench kv --quick                       both targets, 3 s per point
+ *   pnpm bench kv --targets etcd                etcd only, 10 s per point
+ *   pnpm bench kv --scheduler 127.0.0.1:2379    a running regionkv cluster (and etcd)
+ *   pnpm bench kv --json > kv.json              machine-readable; `pnpm bench --help` lists the flags
  */
 import os from "node:os";
 import { seededRandom } from "@regionkv/raft";
@@ -280,7 +292,7 @@ export async function runPoint(
   return point;
 }
 
-/** Start (or connect to) one target; undefined with a reason when it is not available here. */
+/** Start (or connect to) one target, or say why it is skipped (not installed / not built yet). */
 async function openTarget(target: KvTarget, o: KvOptions): Promise<KvTargetHandle | { skipped: string; label: string }> {
   if (target === "etcd") {
     const etcd = findEtcd(o.etcdBin);
@@ -293,7 +305,7 @@ async function openTarget(target: KvTarget, o: KvOptions): Promise<KvTargetHandl
   }
   const rc = await loadRawClient();
   if ("missing" in rc) {
-    const msg = `regionkv not runnable yet (${rc.missing}); skipping the regionkv side`;
+    const msg = `regionkv client not usable (${rc.missing}); skipping the regionkv side`;
     process.stderr.write(`${msg}\n`);
     return { skipped: msg, label: "regionkv" };
   }
