@@ -22,4 +22,7 @@ export function onShutdownSignal(stop: () => Promise<void>): void {
   };
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
+  // Started by `regionkv cluster` (an IPC channel to the parent): stop when the parent is gone,
+  // even if it was killed with SIGKILL and could not tell us.
+  if (process.send !== undefined) process.on("disconnect", () => handler("SIGTERM"));
 }

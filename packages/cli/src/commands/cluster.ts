@@ -6,7 +6,8 @@
  * later starts resume from the data. Ready when a read through the public client succeeds; then
  * it prints the endpoints. SIGINT/SIGTERM stop every child (SIGTERM, then SIGKILL after 10 s).
  * A child that dies is reported; the others keep running (kill -9 a store to see the cluster
- * carry on).
+ * carry on). If this process dies, even by SIGKILL, the children notice (their IPC channel to it
+ * closes) and stop.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -53,7 +54,10 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   let ready = false;
 
   const start = (name: string, args: string[]): Child => {
-    const proc = spawn(process.execPath, [...process.execArgv, MAIN, ...args, "--log-level", opts.logLevel], { stdio: ["ignore", "inherit", "inherit"] });
+    const proc = spawn(process.execPath, [...process.execArgv, MAIN, ...args, "--log-level", opts.logLevel], {
+      // The IPC channel is only a lifeline: a child stops when it closes (this process died).
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     const child: Child = { name, proc, exited: false };
     proc.on("exit", (code, signal) => {
       child.exited = true;
