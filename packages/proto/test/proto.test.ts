@@ -157,9 +157,10 @@ test("grpc-js service definitions have the expected paths and stream flags", () 
   check(schedulerpb.SchedulerService.allocId, "/schedulerpb.Scheduler/AllocID", false, false);
   check(schedulerpb.SchedulerService.askBatchSplit, "/schedulerpb.Scheduler/AskBatchSplit", false, false);
   check(regionkvpb.KvService.rawCompareAndSwap, "/regionkvpb.Kv/RawCompareAndSwap", false, false);
+  check(regionkvpb.KvService.batchCommands, "/regionkvpb.Kv/BatchCommands", true, true);
 
-  // Every Kv RPC is unary and named after its method.
-  const kvMethods = Object.values(regionkvpb.KvService) as Def[];
+  // Every other Kv RPC is unary and named after its method.
+  const kvMethods = (Object.values(regionkvpb.KvService) as Def[]).filter((m) => m.path !== "/regionkvpb.Kv/BatchCommands");
   assert.equal(kvMethods.length, 20);
   for (const m of kvMethods) {
     assert.match(m.path, /^\/regionkvpb\.Kv\/(Kv|Raw)[A-Za-z]+$/);

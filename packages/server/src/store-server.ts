@@ -13,13 +13,14 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { Engine, EngineError } from "@regionkv/engine";
-import { metapb, regionkvpb } from "@regionkv/proto";
+import { metapb } from "@regionkv/proto";
 import { RaftStore, type RaftstoreConfig } from "@regionkv/raftstore";
 import { SchedulerRpcClient } from "@regionkv/scheduler/client";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import { parseHostPort } from "./address.js";
 import { StoreStartError, ensureFirstRegion, ensureStoreIdent } from "./cluster-bootstrap.js";
+import { rawKvService } from "./batch-commands.js";
 import { KvService } from "./kv-service.js";
 import { MAX_GRPC_MESSAGE_BYTES } from "./limits.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
@@ -172,7 +173,9 @@ export async function startStore(opts: StoreServerOptions): Promise<StoreServer>
     cleanups.push(() => rs.stop());
 
     const kv = new KvService({ store: rs, logger: slog, registry });
-    server.addService(regionkvpb.KvService, kv.service());
+    // The raw definition leaves decoding of BatchCommands to the service, so one undecodable
+    // sub-request gets its own INVALID_ARGUMENT instead of failing the stream.
+    server.addService(rawKvService, kv.service());
     server.addService(rawRaftTransportService, raftTransportService({ storeId, onRaftMessage: (m) => rs.onRaftMessage(m), logger: log, metrics: transportMetrics }));
     const status: StatusServer = await startStatusServer(statusListen, [rs.metrics.registry, registry], () => ({
       storeId,
