@@ -34,10 +34,31 @@ export interface RaftstoreConfig {
   raftMaxInflightMsgs: number;
   /** Pending proposals per peer before new ones are refused with ServerIsBusy. */
   maxPendingProposalsPerPeer: number;
-  /** Region size above which the split checker asks to split (reported only in this issue). */
+  /**
+   * Bytes of user data (default CF, key + value) above which the split checker asks to split a
+   * region. Invariant: regionSplitSize ≤ regionMaxSize.
+   */
   regionMaxSize: number;
-  /** Target size of each half of a split. */
+  /** Target size of each piece of a split: a split key every regionSplitSize bytes. */
   regionSplitSize: number;
+  /** Keys (default CF) above which the split checker asks to split. Invariant: regionSplitKeys ≤ regionMaxKeys. */
+  regionMaxKeys: number;
+  /** Target key count of each piece of a split. */
+  regionSplitKeys: number;
+  /** Most split keys one split check returns for a region far past the limits (one BatchSplit). */
+  batchSplitLimit: number;
+  /** Rows the split checker reads per chunk before it yields to the raft worker. */
+  splitCheckScanBatch: number;
+  /** Load-based split: a region serving more than this many requests per second is hot. */
+  loadSplitQpsThreshold: number;
+  /** Load-based split: length of one measuring window (ms). */
+  loadSplitWindowMs: number;
+  /** Load-based split: consecutive hot windows before a split key is chosen. */
+  loadSplitWindows: number;
+  /** Load-based split: request keys kept per region (reservoir sample). */
+  loadSplitSampleSize: number;
+  /** Load-based split: fewest samples from which a split key is chosen. Invariant: ≤ loadSplitSampleSize. */
+  loadSplitMinSamples: number;
   /** Entries kept in each peer's in-memory log cache (served to followers without reading SQLite). */
   entryCacheLimit: number;
 }
@@ -58,8 +79,18 @@ export const DEFAULT_RAFTSTORE_CONFIG: RaftstoreConfig = {
   raftMaxSizePerMsg: 1024 * 1024,
   raftMaxInflightMsgs: 256,
   maxPendingProposalsPerPeer: 10_000,
-  regionMaxSize: 144 * 1024 * 1024,
-  regionSplitSize: 96 * 1024 * 1024,
+  // TiKV's current defaults (TinyKV used 144/96 MB).
+  regionMaxSize: 96 * 1024 * 1024,
+  regionSplitSize: 64 * 1024 * 1024,
+  regionMaxKeys: 1_440_000,
+  regionSplitKeys: 960_000,
+  batchSplitLimit: 10,
+  splitCheckScanBatch: 1024,
+  loadSplitQpsThreshold: 3000,
+  loadSplitWindowMs: 1000,
+  loadSplitWindows: 3,
+  loadSplitSampleSize: 100,
+  loadSplitMinSamples: 20,
   entryCacheLimit: 4096,
 };
 
@@ -81,7 +112,17 @@ export function resolveRaftstoreConfig(partial: Partial<RaftstoreConfig> = {}): 
     );
   }
   if (c.regionSplitSize > c.regionMaxSize) {
-    throw new RaftstoreConfigError(`regionSplitSize (${c.regionSplitSize}) must not exceed regionMaxSize (${c.regionMaxSize})`);
+    throw new RaftstoreConfigError(
+      `regionSplitSize (${c.regionSplitSize}) must not exceed regionMaxSize (${c.regionMaxSize}): lower --region-split-size or raise --region-max-size`,
+    );
+  }
+  if (c.regionSplitKeys > c.regionMaxKeys) {
+    throw new RaftstoreConfigError(
+      `regionSplitKeys (${c.regionSplitKeys}) must not exceed regionMaxKeys (${c.regionMaxKeys}): lower --region-split-keys or raise --region-max-keys`,
+    );
+  }
+  if (c.loadSplitMinSamples > c.loadSplitSampleSize) {
+    throw new RaftstoreConfigError(`loadSplitMinSamples (${c.loadSplitMinSamples}) must not exceed loadSplitSampleSize (${c.loadSplitSampleSize})`);
   }
   return c;
 }
