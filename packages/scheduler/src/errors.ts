@@ -26,7 +26,11 @@ export type SchedulerErrorCode =
   /** The scheduler's data file is not a scheduler database or is damaged. */
   | "Corrupt"
   /** Any other I/O failure. */
-  | "Io";
+  | "Io"
+  /** A manual operator was refused (another runs for the region, or it makes no sense). */
+  | "OperatorRejected"
+  /** No operator is known for the region. */
+  | "OperatorNotFound";
 
 export class SchedulerError extends Error {
   override readonly name = "SchedulerError";
@@ -60,7 +64,10 @@ export function toErrorType(code: SchedulerErrorCode): schedulerpb.ErrorType {
     case "Locked":
     case "Corrupt":
     case "Io":
+    case "OperatorRejected":
       return schedulerpb.ErrorType.UNKNOWN;
+    case "OperatorNotFound":
+      return schedulerpb.ErrorType.REGION_NOT_FOUND;
     default: {
       const never: never = code;
       throw new Error(`unknown scheduler error code ${String(never)}`);

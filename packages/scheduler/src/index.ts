@@ -17,3 +17,29 @@ export {
   type RunningSchedulerServer,
   type SchedulerServerOptions,
 } from "./scheduler-server.js";
+export { DEFAULT_SCHEDULER_CONFIG, parseDurationMs, resolveSchedulerConfig, type SchedulerConfig } from "./schedule/config.js";
+export { Coordinator, type CoordinatorOptions, type HeartbeatSink, type ManualOperator, type SchedulerName } from "./schedule/coordinator.js";
+export { OperatorController, type AddResult } from "./schedule/operator-controller.js";
+export {
+  Operator,
+  canTransition,
+  checkProgress,
+  describeStep,
+  isFinalStatus,
+  isStepDone,
+  stepResponse,
+  PRIORITY,
+  type OpKind,
+  type OpPriority,
+  type OpStatus,
+  type OpStep,
+  type Progress,
+} from "./schedule/operator.js";
+export { StaticClusterView, storeViewsFrom, regionSize, MIN_REGION_SIZE, type ClusterView, type StoreView, type StoreInfluence, type RegionRole } from "./schedule/cluster-view.js";
+export type { ScheduleContext } from "./schedule/schedule-context.js";
+export { checkReplicas, bestStoreFor } from "./schedule/replica-checker.js";
+export { scheduleBalanceLeader } from "./schedule/balance-leader.js";
+export { scheduleBalanceRegion } from "./schedule/balance-region.js";
+export { scheduleHotRegion } from "./schedule/hot-region.js";
+export { WriteRateStats } from "./schedule/write-rate.js";
+export { wireStatus } from "./service.js";

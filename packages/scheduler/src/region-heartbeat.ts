@@ -7,7 +7,7 @@
  * 1. Stale if the stored region with the same id has a higher version or a higher conf_ver.
  * 2. Stale if any overlapping region (by range) has a higher version or a higher conf_ver; equal is fine.
  * 3. The update is skipped only when nothing changed; never when the epoch grew, the leader, the
- *    pending peers, the approximate size or the peer set changed.
+ *    pending or down peers, the approximate size or the peer set changed.
  */
 import type { metapb } from "@regionkv/proto";
 import { SchedulerError, type Result } from "./errors.js";
@@ -67,6 +67,7 @@ export function checkRegionHeartbeat(tree: RegionTree, hb: RegionInfo): Result<H
     hb.leader?.id !== old.leader?.id ||
     hb.leader?.storeId !== old.leader?.storeId ||
     !samePeers(hb.pendingPeers, old.pendingPeers) ||
+    !samePeers(hb.downPeers.flatMap((d) => (d.peer ? [d.peer] : [])), old.downPeers.flatMap((d) => (d.peer ? [d.peer] : []))) ||
     hb.approximateSize !== old.approximateSize ||
     hb.approximateKeys !== old.approximateKeys;
   return { ok: true, value: { changed, metaChanged } };

@@ -10,7 +10,7 @@
  * - `stores` is the sum over the regions in the tree of each region's contribution
  *   (`contribute`): it is updated on every insert and removal, never recomputed.
  */
-import type { metapb } from "@regionkv/proto";
+import type { metapb, schedulerpb } from "@regionkv/proto";
 
 /** One region as the scheduler knows it: the last accepted heartbeat. */
 export interface RegionInfo {
@@ -18,6 +18,8 @@ export interface RegionInfo {
   /** The reporting leader; undefined for a region known only from bootstrap or persistence. */
   leader: metapb.Peer | undefined;
   pendingPeers: metapb.Peer[];
+  /** Peers the leader has not heard from recently (as of the last heartbeat). */
+  downPeers: schedulerpb.PeerStats[];
   approximateSize: bigint;
   approximateKeys: bigint;
 }

@@ -1,7 +1,8 @@
 /**
  * The scheduler process's server: open the core (SQLite under the data directory, locked) →
- * bind the gRPC service → serve; `close()` ends the open streams, shuts the server down (forcing it
- * after a grace period) and closes the core.
+ * bind the gRPC service → start the coordinator's patrol and schedule loops → serve; `close()`
+ * stops the loops, ends the open streams, shuts the server down (forcing it after a grace period)
+ * and closes the core.
  *
  * Startup failures are clear errors, and leave nothing open: a data directory in use by another
  * scheduler (`SchedulerError` Locked), a damaged file (Corrupt), a taken port (`ListenError`
@@ -12,6 +13,8 @@ import pino, { type Logger } from "pino";
 import { schedulerpb } from "@regionkv/proto";
 import { SchedulerCore } from "./scheduler.js";
 import { createSchedulerService } from "./service.js";
+import { Coordinator } from "./schedule/coordinator.js";
+import type { SchedulerConfig } from "./schedule/config.js";
 
 /** Largest message the scheduler sends or accepts (16 MiB). */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -31,12 +34,20 @@ export interface SchedulerServerOptions {
   newClusterId?: () => bigint;
   /** Member name reported by GetMembers; default "scheduler-<host:port>". */
   name?: string;
+  /** Scheduling settings (`--max-replicas`, `--max-store-down-time`, limits, intervals); defaults in DEFAULT_SCHEDULER_CONFIG. */
+  scheduling?: Partial<SchedulerConfig>;
+  /** Run the patrol and the schedulers on timers (default true; tests drive the coordinator by hand). */
+  autoSchedule?: boolean;
+  /** Randomness for the schedulers; default Math.random. */
+  rng?: () => number;
 }
 
 export interface RunningSchedulerServer {
   /** The address actually bound (host:port, with the real port when `listen` asked for 0). */
   readonly address: string;
   readonly core: SchedulerCore;
+  /** Checkers, schedulers, operators; `addManualOperator` for `regionkv ctl`. */
+  readonly coordinator: Coordinator;
   /** Stop serving and close the core; idempotent. */
   close(): Promise<void>;
 }
@@ -86,8 +97,16 @@ export async function startSchedulerServer(opts: SchedulerServerOptions): Promis
   const clock = opts.clock;
   const core = SchedulerCore.open(opts.dataDir, { now: clock ? () => clock.now() : undefined, newClusterId: opts.newClusterId });
   let address = opts.listen;
+  let coordinator: Coordinator;
+  try {
+    coordinator = new Coordinator({ core, config: opts.scheduling, log, rng: opts.rng });
+  } catch (e) {
+    core.close();
+    throw e;
+  }
   const service = createSchedulerService({
     core,
+    coordinator,
     logger: log,
     member: () => ({ name: opts.name ?? `scheduler-${address}`, memberId: 1n, peerUrls: [], clientUrls: [address], leaderPriority: 0 }),
   });
@@ -102,11 +121,17 @@ export async function startSchedulerServer(opts: SchedulerServerOptions): Promis
     throw e;
   }
   address = `${host}:${port}`;
-  log.info({ address, dataDir: opts.dataDir, clusterId: String(core.clusterId), bootstrapped: core.isBootstrapped() }, "scheduler listening");
+  if (opts.autoSchedule ?? true) coordinator.start();
+  const cfg = coordinator.config;
+  log.info(
+    { address, dataDir: opts.dataDir, clusterId: String(core.clusterId), bootstrapped: core.isBootstrapped(), maxReplicas: cfg.maxReplicas, maxStoreDownTimeMs: cfg.maxStoreDownTimeMs },
+    "scheduler listening",
+  );
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      coordinator.stop();
       service.endStreams();
       await shutdown(server, SHUTDOWN_GRACE_MS);
       core.close();
@@ -114,7 +139,7 @@ export async function startSchedulerServer(opts: SchedulerServerOptions): Promis
     })();
     return closing;
   };
-  return { address, core, close };
+  return { address, core, coordinator, close };
 }
 
 function bind(server: Server, listen: string): Promise<number> {

@@ -34,16 +34,20 @@ export class SchedulerCore {
   private readonly ids: IdAllocator;
   private readonly tsoOracle: Tso;
   private gcSafePoint: bigint;
+  /** Clock time the core was opened: the liveness baseline of stores not heard from since. */
+  readonly openedAtMs: number;
 
   private constructor(
     private readonly db: SchedulerStore,
-    private readonly now: () => number,
+    /** The injected wall clock (ms). */
+    readonly now: () => number,
   ) {
+    this.openedAtMs = now();
     this.ids = new IdAllocator(db);
     this.tsoOracle = new Tso(db, now);
     this.gcSafePoint = db.loadGcSafePoint();
     for (const s of db.loadStores()) this.stores.set(s.id, { store: s, stats: undefined, lastHeartbeatMs: 0 });
-    for (const r of db.loadRegions()) this.tree.put({ region: r, leader: undefined, pendingPeers: [], approximateSize: 0n, approximateKeys: 0n });
+    for (const r of db.loadRegions()) this.tree.put({ region: r, leader: undefined, pendingPeers: [], downPeers: [], approximateSize: 0n, approximateKeys: 0n });
   }
 
   /** Open the scheduler's state in `dir` (created if needed). */
@@ -74,7 +78,7 @@ export class SchedulerCore {
     if (region) validateRegion(region);
     this.db.saveBootstrap(store, region);
     this.stores.set(store.id, { store, stats: undefined, lastHeartbeatMs: 0 });
-    if (region) this.tree.put({ region, leader: undefined, pendingPeers: [], approximateSize: 0n, approximateKeys: 0n });
+    if (region) this.tree.put({ region, leader: undefined, pendingPeers: [], downPeers: [], approximateSize: 0n, approximateKeys: 0n });
   }
 
   /** A new cluster-unique id (allowed before bootstrap: stores need ids to bootstrap). */
@@ -113,6 +117,11 @@ export class SchedulerCore {
     return { ...this.tree.storeStats(id), store: s.store, stats: s.stats, lastHeartbeatMs: s.lastHeartbeatMs };
   }
 
+  /** Every store with its statistics, by id. */
+  getAllStoreInfos(): StoreInfo[] {
+    return [...this.stores.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((id) => this.getStoreInfo(id)!);
+  }
+
   /** Record a store's statistics; an unknown store is an error. */
   storeHeartbeat(stats: schedulerpb.StoreStats): void {
     this.mustBeBootstrapped();
@@ -138,6 +147,7 @@ export class SchedulerCore {
       region: req.region,
       leader: req.leader,
       pendingPeers: req.pendingPeers,
+      downPeers: req.downPeers,
       approximateSize: req.approximateSize,
       approximateKeys: req.approximateKeys,
     };
@@ -173,6 +183,11 @@ export class SchedulerCore {
   scanRegions(startKey: Buffer, endKey: Buffer, limit: number): RegionInfo[] {
     this.mustBeBootstrapped();
     return this.tree.scan(startKey, endKey, limit);
+  }
+
+  /** Every known region in key order (empty before bootstrap). */
+  allRegions(): RegionInfo[] {
+    return this.tree.all();
   }
 
   /** Number of regions known. */

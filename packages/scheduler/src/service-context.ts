@@ -9,15 +9,20 @@ import { status, type ServiceError } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { SchedulerError } from "./errors.js";
 import type { SchedulerCore } from "./scheduler.js";
+import type { Coordinator } from "./schedule/coordinator.js";
 import { MalformedRequest } from "./service-header.js";
 
 export interface ServiceContext {
   readonly core: SchedulerCore;
+  /** Checkers, schedulers and operators; region heartbeats go through it. */
+  readonly coordinator: Coordinator;
   /** The core's cluster id (constant for the life of the data directory). */
   readonly clusterId: bigint;
   readonly log: Logger;
   /** Bidi streams currently open, so a shutdown can end them. */
   readonly streams: OpenStreams;
+  /** The region heartbeat stream each store last reported on (where its operators go). */
+  readonly storeStreams: Map<bigint, { writable: boolean; write(resp: unknown): unknown }>;
 }
 
 /** The part of a server-side stream `OpenStreams` uses. */

@@ -7,8 +7,8 @@
  * naming it, a bug with INTERNAL (logged); no input stops the process.
  *
  * Not implemented yet, answered with gRPC UNIMPLEMENTED: ReportBatchSplit, GetClusterConfig,
- * PutClusterConfig, ScatterRegion, GetOperator (operators arrive with the scheduling issue; region
- * heartbeats already carry what ReportBatchSplit would).
+ * PutClusterConfig, ScatterRegion (region heartbeats already carry what ReportBatchSplit would).
+ * GetOperator answers with the region's running operator, else its last finished one.
  */
 import { status, type handleUnaryCall } from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -21,12 +21,19 @@ import { classifyFailure, OpenStreams, type ServiceContext } from "./service-con
 import { checkRequestHeader, errorHeader, okHeader, required } from "./service-header.js";
 import { allocSplitIds } from "./split-ids.js";
 import { tsoStreamHandler } from "./tso-stream.js";
+import { Coordinator } from "./schedule/coordinator.js";
+import type { SchedulerConfig } from "./schedule/config.js";
+import type { OpStatus } from "./schedule/operator.js";
 
 export interface SchedulerServiceOptions {
   core: SchedulerCore;
   logger: Logger;
   /** This scheduler as GetMembers reports it; called per request (the address is known only after bind). */
   member: () => schedulerpb.Member;
+  /** The coordinator region heartbeats go through; default a new one over `core` with `config` (not started). */
+  coordinator?: Coordinator;
+  /** Scheduling settings for the default coordinator. */
+  config?: Partial<SchedulerConfig>;
 }
 
 export interface SchedulerServiceHandle {
@@ -36,6 +43,7 @@ export interface SchedulerServiceHandle {
   endStreams(): void;
   /** Number of open bidi streams. */
   openStreams(): number;
+  readonly coordinator: Coordinator;
 }
 
 type Request = { header?: schedulerpb.RequestHeader | undefined };
@@ -43,7 +51,16 @@ type Response = { header?: schedulerpb.ResponseHeader | undefined };
 
 export function createSchedulerService(opts: SchedulerServiceOptions): SchedulerServiceHandle {
   const { core } = opts;
-  const ctx: ServiceContext = { core, clusterId: core.clusterId, log: opts.logger, streams: new OpenStreams() };
+  const coordinator = opts.coordinator ?? new Coordinator({ core, config: opts.config, log: opts.logger });
+  const ctx: ServiceContext = { core, coordinator, clusterId: core.clusterId, log: opts.logger, streams: new OpenStreams(), storeStreams: new Map() };
+  coordinator.setSink({
+    send: (storeId, resp) => {
+      const call = ctx.storeStreams.get(storeId);
+      if (!call?.writable) return false;
+      call.write({ ...resp, header: okHeader(ctx.clusterId) });
+      return true;
+    },
+  });
   const ok = (): schedulerpb.ResponseHeader => okHeader(ctx.clusterId);
 
   /**
@@ -82,7 +99,7 @@ export function createSchedulerService(opts: SchedulerServiceOptions): Scheduler
 
   const regionResponse = (info: RegionInfo | undefined, notFound: string): schedulerpb.GetRegionResponse => {
     if (!info) throw new SchedulerError("RegionNotFound", notFound);
-    return { header: ok(), region: info.region, leader: info.leader, downPeers: [], pendingPeers: info.pendingPeers };
+    return { header: ok(), region: info.region, leader: info.leader, downPeers: info.downPeers, pendingPeers: info.pendingPeers };
   };
 
   const implementation: schedulerpb.SchedulerServer = {
@@ -156,7 +173,7 @@ export function createSchedulerService(opts: SchedulerServiceOptions): Scheduler
 
     scanRegions: unary("ScanRegions", schedulerpb.ScanRegionsResponse, (req: schedulerpb.ScanRegionsRequest) => ({
       header: ok(),
-      regions: core.scanRegions(req.startKey, req.endKey, req.limit).map((r) => ({ region: r.region, leader: r.leader, downPeers: [], pendingPeers: r.pendingPeers })),
+      regions: core.scanRegions(req.startKey, req.endKey, req.limit).map((r) => ({ region: r.region, leader: r.leader, downPeers: r.downPeers, pendingPeers: r.pendingPeers })),
     })),
 
     askSplit: unary("AskSplit", schedulerpb.AskSplitResponse, (req: schedulerpb.AskSplitRequest) => {
@@ -172,7 +189,11 @@ export function createSchedulerService(opts: SchedulerServiceOptions): Scheduler
     getClusterConfig: unimplemented("GetClusterConfig", "cluster settings arrive with the scheduling issue"),
     putClusterConfig: unimplemented("PutClusterConfig", "cluster settings arrive with the scheduling issue"),
     scatterRegion: unimplemented("ScatterRegion", "operators arrive with the scheduling issue"),
-    getOperator: unimplemented("GetOperator", "operators arrive with the scheduling issue"),
+    getOperator: unary("GetOperator", schedulerpb.GetOperatorResponse, (req: schedulerpb.GetOperatorRequest) => {
+      const op = coordinator.getOperator(req.regionId);
+      if (!op) throw new SchedulerError("OperatorNotFound", `no operator is known for region ${req.regionId} (finished ones are kept for the last ${coordinator.config.operatorHistory})`);
+      return { header: ok(), regionId: op.regionId, desc: op.describe(), status: wireStatus(op.status), kind: op.kind };
+    }),
 
     getGcSafePoint: unary("GetGCSafePoint", schedulerpb.GetGCSafePointResponse, () => ({ header: ok(), safePoint: core.getGcSafePoint() })),
 
@@ -184,5 +205,27 @@ export function createSchedulerService(opts: SchedulerServiceOptions): Scheduler
     }),
   };
 
-  return { implementation, endStreams: () => ctx.streams.endAll(), openStreams: () => ctx.streams.size };
+  return { implementation, endStreams: () => ctx.streams.endAll(), openStreams: () => ctx.streams.size, coordinator };
+}
+
+/** The wire has no CREATED or EXPIRED: a created operator is RUNNING, an expired one CANCEL. */
+export function wireStatus(s: OpStatus): schedulerpb.OperatorStatus {
+  switch (s) {
+    case "CREATED":
+    case "STARTED":
+      return schedulerpb.OperatorStatus.RUNNING;
+    case "SUCCESS":
+      return schedulerpb.OperatorStatus.SUCCESS;
+    case "TIMEOUT":
+      return schedulerpb.OperatorStatus.TIMEOUT;
+    case "CANCELED":
+    case "EXPIRED":
+      return schedulerpb.OperatorStatus.CANCEL;
+    case "REPLACED":
+      return schedulerpb.OperatorStatus.REPLACE;
+    default: {
+      const never: never = s;
+      throw new Error(`unknown operator status ${String(never)}`);
+    }
+  }
 }

@@ -226,7 +226,6 @@ test("methods not implemented yet answer UNIMPLEMENTED and say so", async (t) =>
   const server = await mustStartServer(t, mustTempDir(t));
   const c = rawClient(t, server.address);
   const header = { clusterId: server.core.clusterId };
-  await assert.rejects(unary((cb) => c.getOperator({ header, regionId: 1n }, cb)), isStatus(status.UNIMPLEMENTED, /GetOperator is not implemented/));
   await assert.rejects(unary((cb) => c.reportBatchSplit({ header, regions: [] }, cb)), isStatus(status.UNIMPLEMENTED, /ReportBatchSplit/));
   await assert.rejects(unary((cb) => c.scatterRegion({ header, regionId: 1n, region: undefined, leader: undefined }, cb)), isStatus(status.UNIMPLEMENTED));
   await assert.rejects(unary((cb) => c.getClusterConfig({ header }, cb)), isStatus(status.UNIMPLEMENTED));

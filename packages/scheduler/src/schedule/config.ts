@@ -1,0 +1,102 @@
+/**
+ * Scheduling settings (`SchedulerConfig`) with PD/TinyKV's defaults, and `parseDurationMs` for the
+ * CLI's duration flags (`--max-store-down-time 30m`).
+ */
+
+export interface SchedulerConfig {
+  /** Replicas every region should have (`--max-replicas`). */
+  maxReplicas: number;
+  /** A store silent for longer than this is down: its replicas are replaced (`--max-store-down-time`). */
+  maxStoreDownTimeMs: number;
+  /** A store silent for longer than this receives no new replicas or leaders (it may be restarting). */
+  storeDisconnectMs: number;
+  /** Running balance-leader (and manual transfer-leader) operators at most. */
+  leaderScheduleLimit: number;
+  /** Running balance-region operators at most. */
+  regionScheduleLimit: number;
+  /** Running replica-checker operators at most. */
+  replicaScheduleLimit: number;
+  /** Running hot-region operators at most. */
+  hotRegionScheduleLimit: number;
+  /** Running region-moving (peer adding or removing) operators touching one store at most. */
+  storeLimit: number;
+  /** A region moved by a balance or hot-region operator is not moved again by one for this long. */
+  regionCooldownMs: number;
+  /** Balance-leader acts only when the leader counts of two stores differ by more than this. */
+  leaderTolerance: number;
+  /** New replicas join as learners and are promoted once caught up (true), or join as voters directly. */
+  addLearnerFirst: boolean;
+  /** Write rate (bytes/s) above which a region is hot. */
+  hotRegionWriteBytesPerSec: number;
+  /** How often the patrol walks the regions through the replica checker and times out operators. */
+  patrolRegionIntervalMs: number;
+  /** Regions checked per patrol tick. */
+  patrolBatch: number;
+  /** Scheduler run interval: starts at the minimum, grows ×1.3 up to the maximum while idle. */
+  scheduleMinIntervalMs: number;
+  scheduleMaxIntervalMs: number;
+  /** Per-step timeouts. */
+  transferLeaderTimeoutMs: number;
+  changePeerTimeoutMs: number;
+  splitTimeoutMs: number;
+  /** An operator not started (no heartbeat from its region) within this is EXPIRED. */
+  operatorExpireMs: number;
+  /** Finished operators kept for GetOperator / `ctl operators`. */
+  operatorHistory: number;
+}
+
+export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze({
+  maxReplicas: 3,
+  maxStoreDownTimeMs: 30 * 60_000,
+  storeDisconnectMs: 20_000,
+  leaderScheduleLimit: 4,
+  regionScheduleLimit: 64,
+  replicaScheduleLimit: 64,
+  hotRegionScheduleLimit: 4,
+  storeLimit: 8,
+  regionCooldownMs: 5 * 60_000,
+  leaderTolerance: 1,
+  addLearnerFirst: true,
+  hotRegionWriteBytesPerSec: 256 * 1024,
+  patrolRegionIntervalMs: 100,
+  patrolBatch: 128,
+  scheduleMinIntervalMs: 10,
+  scheduleMaxIntervalMs: 5000,
+  transferLeaderTimeoutMs: 10_000,
+  changePeerTimeoutMs: 10 * 60_000,
+  splitTimeoutMs: 60_000,
+  operatorExpireMs: 60_000,
+  operatorHistory: 1000,
+});
+
+/** Defaults overridden by `partial`; an invalid setting is an error naming it. */
+export function resolveSchedulerConfig(partial: Partial<SchedulerConfig> = {}): SchedulerConfig {
+  const c: SchedulerConfig = { ...DEFAULT_SCHEDULER_CONFIG, ...partial };
+  for (const [k, v] of Object.entries(c)) {
+    if (typeof v === "number" && (!Number.isFinite(v) || v < 0)) throw new RangeError(`scheduler setting ${k} must be a non-negative number, got ${v}`);
+  }
+  if (!Number.isInteger(c.maxReplicas) || c.maxReplicas < 1) throw new RangeError(`--max-replicas must be a positive integer, got ${c.maxReplicas}`);
+  if (c.scheduleMinIntervalMs > c.scheduleMaxIntervalMs) throw new RangeError("scheduleMinIntervalMs must not exceed scheduleMaxIntervalMs");
+  return c;
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A duration like `30s`, `5m`, `30m`, `1h`, `250ms` or `1h30m`, in milliseconds. `0` alone is
+ * accepted; any other number needs a unit.
+ */
+export function parseDurationMs(text: string): number {
+  const t = text.trim();
+  if (t === "0") return 0;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let pos = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(t)) !== null) {
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    pos = re.lastIndex;
+  }
+  if (pos === 0 || pos !== t.length) throw new RangeError(`${JSON.stringify(text)} is not a duration: write a number with a unit, e.g. 30s, 5m, 30m, 1h or 250ms`);
+  return Math.round(total);
+}

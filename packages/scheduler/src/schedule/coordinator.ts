@@ -1,0 +1,278 @@
+/**
+ * Coordinator: where the pure policies meet the running scheduler.
+ *
+ *   region heartbeat → core (staleness, region tree) → write rates → replica checker for the
+ *   region (if no operator runs) → operator controller → response body for the leader
+ *   patrol tick (patrolRegionIntervalMs) → time out operators → replica checker over the next
+ *   batch of regions (catches regions whose heartbeats are rare)
+ *   schedule tick (10 ms growing ×1.3 to 5 s while idle) → balance-leader, balance-region,
+ *   hot-region → new operators
+ *   manual operators (add-peer, remove-peer, transfer-leader, split) → admin priority
+ *
+ * An operator created outside a heartbeat is pushed at once to the stream of the region leader's
+ * store (`HeartbeatSink`), so it need not wait for the region's next heartbeat.
+ * Timers live only here (`start` / `stop`); everything else is callable step by step in tests.
+ */
+import type { Logger } from "pino";
+import { metapb, schedulerpb } from "@regionkv/proto";
+import { SchedulerError, type Result } from "../errors.js";
+import type { RegionInfo } from "../region-tree.js";
+import type { SchedulerCore } from "../scheduler.js";
+import { scheduleBalanceLeader } from "./balance-leader.js";
+import { scheduleBalanceRegion } from "./balance-region.js";
+import { emptyInfluence, StaticClusterView, storeViewsFrom, type ClusterView, type StoreInfluence } from "./cluster-view.js";
+import { resolveSchedulerConfig, type SchedulerConfig } from "./config.js";
+import { scheduleHotRegion } from "./hot-region.js";
+import { addPeerSteps, newOperator, removePeerSteps } from "./operator-builder.js";
+import { OperatorController } from "./operator-controller.js";
+import { PRIORITY, type Operator } from "./operator.js";
+import { checkReplicas } from "./replica-checker.js";
+import type { ScheduleContext } from "./schedule-context.js";
+import { WriteRateStats } from "./write-rate.js";
+
+/** Delivers a response body to the open heartbeat stream of a store; false if there is none. */
+export interface HeartbeatSink {
+  send(storeId: bigint, resp: schedulerpb.RegionHeartbeatResponse): boolean;
+}
+
+export interface CoordinatorOptions {
+  core: SchedulerCore;
+  config?: Partial<SchedulerConfig>;
+  log: Logger;
+  /** Uniform in [0, 1); default Math.random (inject a seeded one in tests). */
+  rng?: () => number;
+}
+
+/** A manual operator request (`regionkv ctl`). */
+export type ManualOperator =
+  | { kind: "add-peer"; regionId: bigint; storeId: bigint }
+  | { kind: "remove-peer"; regionId: bigint; storeId: bigint }
+  | { kind: "transfer-leader"; regionId: bigint; storeId: bigint }
+  | { kind: "split"; regionId: bigint; keys: Buffer[] };
+
+export type SchedulerName = "balance-leader" | "balance-region" | "hot-region";
+
+export class Coordinator {
+  readonly config: SchedulerConfig;
+  readonly operators: OperatorController;
+  readonly writeRates = new WriteRateStats();
+  private readonly core: SchedulerCore;
+  private readonly log: Logger;
+  private readonly rng: () => number;
+  private sink: HeartbeatSink | undefined;
+  private cachedView: ClusterView | undefined;
+  private patrolKey: Buffer = Buffer.alloc(0);
+  private timers: { patrol?: NodeJS.Timeout; schedule?: NodeJS.Timeout } = {};
+  private scheduleIntervalMs: number;
+
+  constructor(opts: CoordinatorOptions) {
+    this.core = opts.core;
+    this.config = resolveSchedulerConfig(opts.config);
+    this.log = opts.log;
+    this.rng = opts.rng ?? Math.random;
+    this.scheduleIntervalMs = this.config.scheduleMinIntervalMs;
+    this.operators = new OperatorController({
+      config: this.config,
+      onFinish: (op) => this.log.info({ regionId: String(op.regionId), kind: op.kind, status: op.status, reason: op.reason || undefined, op: op.describe() }, "operator finished"),
+    });
+  }
+
+  setSink(sink: HeartbeatSink | undefined): void {
+    this.sink = sink;
+  }
+
+  /**
+   * Apply a region heartbeat and answer it: the body of the response to send (no header), or
+   * undefined when there is nothing to say. A stale or invalid heartbeat is an error value.
+   */
+  onRegionHeartbeat(req: schedulerpb.RegionHeartbeatRequest): Result<{ changed: boolean; response: schedulerpb.RegionHeartbeatResponse | undefined }> {
+    const res = this.core.regionHeartbeat(req);
+    if (!res.ok) return res;
+    const now = this.core.now();
+    this.writeRates.observe(req, now);
+    const region = this.core.getRegionById(req.region!.id);
+    if (!region) return { ok: true, value: { changed: res.value.changed, response: undefined } };
+    if (!this.operators.has(region.region.id)) {
+      const op = checkReplicas(this.context(), region);
+      if (op) this.accept(op, now);
+    }
+    return { ok: true, value: { changed: res.value.changed, response: this.operators.onHeartbeat(region, now) } };
+  }
+
+  /** One patrol tick: operator timeouts, then the replica checker over the next batch of regions. */
+  patrol(): void {
+    const now = this.core.now();
+    this.operators.checkTimeouts(now);
+    if (!this.core.isBootstrapped()) return;
+    const batch = this.core.scanRegions(this.patrolKey, Buffer.alloc(0), this.config.patrolBatch);
+    const last = batch[batch.length - 1];
+    this.patrolKey = !last || last.region.endKey.length === 0 || batch.length < this.config.patrolBatch ? Buffer.alloc(0) : last.region.endKey;
+    const ctx = this.context(true);
+    for (const region of batch) {
+      if (this.operators.has(region.region.id)) continue;
+      const op = checkReplicas(ctx, region);
+      if (op && this.accept(op, now)) this.push(op);
+    }
+  }
+
+  /** Run each scheduler once; returns the operators added. */
+  runSchedulers(only?: SchedulerName[]): Operator[] {
+    if (!this.core.isBootstrapped()) return [];
+    const now = this.core.now();
+    const added: Operator[] = [];
+    const schedulers: [SchedulerName, (ctx: ScheduleContext) => Operator | undefined][] = [
+      ["balance-leader", scheduleBalanceLeader],
+      ["balance-region", scheduleBalanceRegion],
+      ["hot-region", scheduleHotRegion],
+    ];
+    for (const [name, schedule] of schedulers) {
+      if (only && !only.includes(name)) continue;
+      const op = schedule(this.context(true));
+      if (op && this.accept(op, now)) {
+        added.push(op);
+        this.push(op);
+      }
+    }
+    return added;
+  }
+
+  /** Queue a manual operator; it replaces any non-manual operator of the region. */
+  addManualOperator(m: ManualOperator): Result<Operator> {
+    try {
+      const op = this.buildManual(m);
+      const now = this.core.now();
+      const res = this.operators.add(op, now);
+      if (!res.ok) return { ok: false, error: new SchedulerError("OperatorRejected", `${res.reason}; wait for it to finish`) };
+      this.log.info({ regionId: String(op.regionId), op: op.describe() }, "manual operator added");
+      this.push(op);
+      return { ok: true, value: op };
+    } catch (e) {
+      if (e instanceof SchedulerError) return { ok: false, error: e };
+      throw e;
+    }
+  }
+
+  private buildManual(m: ManualOperator): Operator {
+    const region = this.core.getRegionById(m.regionId);
+    if (!region) throw new SchedulerError("RegionNotFound", `region ${m.regionId} is unknown to the scheduler; list regions with \`regionkv ctl regions\``);
+    const now = this.core.now();
+    const peerOn = (storeId: bigint): metapb.Peer | undefined => region.region.peers.find((p) => p.storeId === storeId);
+    const mustStore = (storeId: bigint): void => {
+      const s = this.core.getStore(storeId);
+      if (!s) throw new SchedulerError("StoreNotFound", `store ${storeId} is unknown; list stores with \`regionkv ctl stores\``);
+      if (s.state === metapb.StoreState.Tombstone) throw new SchedulerError("StoreTombstone", `store ${storeId} is a tombstone`);
+    };
+    switch (m.kind) {
+      case "add-peer":
+        mustStore(m.storeId);
+        if (peerOn(m.storeId)) throw new SchedulerError("OperatorRejected", `region ${m.regionId} already has a peer on store ${m.storeId}`);
+        return newOperator(region, "admin", `add-peer on store ${m.storeId}`, addPeerSteps(m.storeId, this.core.allocId(), this.config.addLearnerFirst), PRIORITY.admin, now);
+      case "remove-peer": {
+        if (!peerOn(m.storeId)) throw new SchedulerError("OperatorRejected", `region ${m.regionId} has no peer on store ${m.storeId}`);
+        if (region.region.peers.length === 1) throw new SchedulerError("OperatorRejected", `region ${m.regionId} has only the peer on store ${m.storeId}; add another first`);
+        const steps = removePeerSteps(region, m.storeId);
+        if (!steps) throw new SchedulerError("OperatorRejected", `the leader of region ${m.regionId} is on store ${m.storeId} and no healthy voter can take over`);
+        return newOperator(region, "admin", `remove-peer on store ${m.storeId}`, steps, PRIORITY.admin, now);
+      }
+      case "transfer-leader": {
+        const p = peerOn(m.storeId);
+        if (!p || p.role !== metapb.PeerRole.Voter) throw new SchedulerError("OperatorRejected", `region ${m.regionId} has no voter on store ${m.storeId} to lead`);
+        const from = region.leader?.storeId ?? 0n;
+        return newOperator(region, "admin", `transfer-leader to store ${m.storeId}`, [{ kind: "transferLeader", fromStore: from, toStore: m.storeId }], PRIORITY.admin, now);
+      }
+      case "split": {
+        for (const k of m.keys) {
+          const inside = Buffer.compare(k, region.region.startKey) > 0 && (region.region.endKey.length === 0 || Buffer.compare(k, region.region.endKey) < 0);
+          if (!inside) throw new SchedulerError("InvalidArgument", `split key ${k.toString("hex")} is not strictly inside region ${m.regionId}`);
+        }
+        const policy = m.keys.length > 0 ? schedulerpb.CheckPolicy.USEKEY : schedulerpb.CheckPolicy.SCAN;
+        return newOperator(region, "admin", "split", [{ kind: "split", policy, keys: m.keys }], PRIORITY.admin, now);
+      }
+      default: {
+        const never: never = m;
+        throw new Error(`unknown manual operator ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** The running operator of the region, else the last finished one. */
+  getOperator(regionId: bigint): Operator | undefined {
+    return this.operators.latest(regionId);
+  }
+
+  /** Begin the patrol and schedule loops. */
+  start(): void {
+    if (this.timers.patrol) return;
+    this.timers.patrol = setInterval(() => this.guard("patrol", () => this.patrol()), this.config.patrolRegionIntervalMs);
+    this.timers.patrol.unref();
+    const loop = (): void => {
+      const added = this.guard("schedule", () => this.runSchedulers()) ?? [];
+      this.scheduleIntervalMs = added.length > 0 ? this.config.scheduleMinIntervalMs : Math.min(this.config.scheduleMaxIntervalMs, this.scheduleIntervalMs * 1.3);
+      this.timers.schedule = setTimeout(loop, this.scheduleIntervalMs);
+      this.timers.schedule.unref();
+    };
+    this.timers.schedule = setTimeout(loop, this.scheduleIntervalMs);
+    this.timers.schedule.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timers.patrol);
+    clearTimeout(this.timers.schedule);
+    this.timers = {};
+  }
+
+  private guard<T>(what: string, f: () => T): T | undefined {
+    try {
+      return f();
+    } catch (e) {
+      this.log.error({ err: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined }, `scheduler ${what} failed`);
+      return undefined;
+    }
+  }
+
+  private accept(op: Operator, now: number): boolean {
+    const res = this.operators.add(op, now);
+    if (res.ok) this.log.debug({ regionId: String(op.regionId), op: op.describe() }, "operator added");
+    return res.ok;
+  }
+
+  /** Send the first step of a new operator to the leader's store now, if its stream is open. */
+  private push(op: Operator): void {
+    const region = this.core.getRegionById(op.regionId);
+    if (!region?.leader || !this.sink) return;
+    const resp = this.operators.dispatch(op, region, this.core.now());
+    if (resp) this.sink.send(region.leader.storeId, resp);
+  }
+
+  /**
+   * A context over a fresh view (`fresh`, for scheduling rounds) or over the view cached since the
+   * last fresh one (the per-heartbeat checker: the region itself is always current).
+   */
+  private context(fresh = false): ScheduleContext {
+    if (fresh || !this.cachedView || this.core.now() - this.cachedView.now > this.config.patrolRegionIntervalMs) this.cachedView = this.buildView();
+    const view = this.cachedView;
+    let influence: Map<bigint, StoreInfluence> | undefined;
+    return {
+      view,
+      config: this.config,
+      influence: (id) => (influence ??= this.operators.influence((rid) => this.core.getRegionById(rid))).get(id) ?? emptyInfluence(),
+      hasOperator: (id) => this.operators.has(id),
+      runningCount: (kind) => this.operators.runningCount(kind),
+      lastMovedAtMs: (id) => this.operators.lastMovedAtMs(id),
+      allocPeerId: () => this.core.allocId(),
+      rng: this.rng,
+    };
+  }
+
+  private buildView(): ClusterView {
+    const now = this.core.now();
+    const regions: RegionInfo[] = this.core.allRegions();
+    const stores = this.core.getAllStoreInfos().map((s) => ({
+      id: s.store.id,
+      state: s.store.state,
+      lastHeartbeatMs: s.lastHeartbeatMs || this.core.openedAtMs,
+      available: s.stats ? Number(s.stats.available) : undefined,
+    }));
+    return new StaticClusterView(now, storeViewsFrom(stores, regions), regions, this.writeRates.rates());
+  }
+}
