@@ -17,8 +17,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CF_NAMES, Engine, type ColumnFamily, type EngineSnapshot, type KvPair } from "@regionkv/engine";
-import type { metapb} from "@regionkv/proto";
-import { type raft_serverpb } from "@regionkv/proto";
+import { metapb, raft_cmdpb, type raft_serverpb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
 import { RaftStore, bootstrapStore, firstRegion, prepareBootstrapRegion, type ProposalResult, type RaftStoreOptions, type RaftstoreConfig } from "@regionkv/raftstore";
 import { ClusterRequest, deleteCmd, getCmd, putCmd, snapCmd, type RequestHost } from "./cluster-request.js";
@@ -181,7 +180,7 @@ export class Cluster implements RequestHost {
         storeId: BigInt(id),
         engine,
         transport: this.network.transportFor(id),
-        scheduler: this.scheduler,
+        scheduler: this.scheduler.clientFor(id),
         config: this.config,
         mode: "manual",
         // Each start of each store draws its own election timeouts, all fixed by the seed.
@@ -276,6 +275,9 @@ export class Cluster implements RequestHost {
       this.pump();
       await this.settle();
       this.checkOneLeaderPerTerm();
+      if (this.scheduler.violations.length > 0) {
+        throw new ClusterError(`the mock scheduler saw a membership change that breaks the conf_ver rule: ${this.scheduler.violations.join("; ")}\n${this.describeState()}`);
+      }
       if (this.trace) this.traceLeaders();
     }
   }
@@ -472,11 +474,18 @@ export class Cluster implements RequestHost {
    * replicas' state machines agree).
    */
   async mustReplicasConverge(regionId: number): Promise<void> {
+    // The members as the scheduler knows them; the leader's view wins once it is found.
+    const members = () => {
+      const lead = this.currentLeader(regionId);
+      const region = lead ? this.runningStore(Number(lead.storeId))!.peers.get(regionId)!.region : this.scheduler.region(regionId);
+      return (region?.peers ?? []).map((p) => Number(p.storeId));
+    };
     const applied = () => {
       const lead = this.currentLeader(regionId);
       if (!lead) return false;
-      const commit = this.runningStore(Number(lead.storeId))!.peers.get(regionId)!.raw.raft.raftLog.committed;
-      return this.storeIds.every((id) => {
+      const leader = this.runningStore(Number(lead.storeId))!.peers.get(regionId)!;
+      const commit = leader.raw.raft.raftLog.committed;
+      return members().every((id) => {
         const p = this.runningStore(id)?.peers.get(regionId);
         return !this.runningStore(id) || p?.storage.applyState.appliedIndex === commit;
       });
@@ -484,7 +493,7 @@ export class Cluster implements RequestHost {
     await this.drive([], applied, this.opts.probeBudgetTicks, `waiting for every replica of region ${regionId} to apply what the leader committed`);
     const region = this.scheduler.region(regionId);
     if (!region) throw new ClusterError(`region ${regionId} is unknown to the scheduler`);
-    const running = this.storeIds.filter((id) => this.runningStore(id));
+    const running = members().filter((id) => this.runningStore(id));
     for (const cf of CF_NAMES) {
       const dump = (id: number) => this.withEngine(id, (e) => e.scan(cf, region.startKey, region.endKey)).map((p) => `${show(p.key)}=${show(p.value)}`);
       const base = dump(running[0]!);
@@ -499,6 +508,55 @@ export class Cluster implements RequestHost {
         }
       }
     }
+  }
+
+  // ---- membership (the mock scheduler's operators) ---------------------------------------
+
+  /** A new peer on `storeId` with a fresh id (TinyKV's AllocPeer). */
+  allocPeer(storeId: number): metapb.Peer {
+    return { id: this.scheduler.allocId(), storeId: BigInt(storeId), role: metapb.PeerRole.Voter };
+  }
+
+  /** Queue AddPeer and advance time until the scheduler shows the peer in the region. */
+  async mustAddPeer(regionId: number, peer: metapb.Peer, budgetTicks = this.opts.probeBudgetTicks): Promise<void> {
+    this.note(`operator: add peer ${peer.id} on store ${peer.storeId} to region ${regionId}`);
+    this.scheduler.addOperator(regionId, { kind: "addPeer", peer });
+    await this.drive([], () => this.scheduler.region(regionId)?.peers.some((p) => p.id === peer.id && p.storeId === peer.storeId) === true, budgetTicks, `adding peer ${peer.id} on store ${peer.storeId} to region ${regionId}`);
+  }
+
+  /** Queue RemovePeer and advance time until the scheduler no longer shows the peer. */
+  async mustRemovePeer(regionId: number, peer: metapb.Peer, budgetTicks = this.opts.probeBudgetTicks): Promise<void> {
+    this.note(`operator: remove peer ${peer.id} on store ${peer.storeId} from region ${regionId}`);
+    this.scheduler.addOperator(regionId, { kind: "removePeer", peer });
+    await this.drive([], () => this.scheduler.region(regionId)?.peers.some((p) => p.id === peer.id) !== true, budgetTicks, `removing peer ${peer.id} on store ${peer.storeId} from region ${regionId}`);
+  }
+
+  /**
+   * Send TransferLeader (an admin command, not an operator) to the region's leader until the
+   * scheduler reports `peer` as leader (TinyKV's MustTransferLeader).
+   */
+  async mustTransferLeader(regionId: number, peer: metapb.Peer): Promise<void> {
+    const start = this.ticks;
+    while (this.scheduler.leader(regionId)?.id !== peer.id) {
+      if (this.ticks - start > this.opts.probeBudgetTicks) throw new ClusterError(`leadership of region ${regionId} never moved to peer ${peer.id}; ${this.describeState()}`);
+      const lead = this.currentLeader(regionId);
+      const region = this.scheduler.region(regionId);
+      const store = lead ? this.runningStore(Number(lead.storeId)) : undefined;
+      if (lead && region && store && lead.id !== peer.id) {
+        const local = store.peers.get(regionId)!.region;
+        void store.propose({
+          header: { regionId: BigInt(regionId), peer: lead, readQuorum: false, regionEpoch: local.regionEpoch, term: 0n, uuid: Buffer.alloc(0) },
+          requests: [],
+          adminRequest: { cmdType: raft_cmdpb.AdminCmdType.TransferLeader, transferLeader: { peer } },
+        });
+      }
+      await this.tick(2);
+    }
+  }
+
+  /** Stores whose engine still holds data of a range they no longer host are checked by callers. */
+  storesHosting(regionId: number): number[] {
+    return this.storeIds.filter((id) => this.runningStore(id)?.peers.has(regionId));
   }
 
   // ---- diagnostics ------------------------------------------------------------------------

@@ -5,15 +5,32 @@
  *
  * Region heartbeats with a stale epoch (lower version or conf_ver than what is known) are
  * ignored, as the real scheduler does; a fresher one replaces the region and its leader. Ids for
- * splits come from one allocator. No operators are issued (membership change comes later).
+ * splits and new peers come from one allocator.
+ *
+ * Operators (tinykv.md §2.1): at most one per region (a new one replaces the old). Its step goes
+ * back in the response to EVERY heartbeat of the region, to the leader's store, until the
+ * heartbeats show the goal: AddPeer until the peer is in the region and no longer pending,
+ * RemovePeer until it is gone, TransferLeader until it leads. So the raftstore must take re-sent
+ * steps as harmless.
+ *
+ * Sanity rule of §1.9, as an assertion: a heartbeat with the same conf_ver must show the same peer
+ * stores; a higher conf_ver may differ by at most one peer per step. A violation is recorded
+ * (`violations`), and the cluster fails the run on its next tick.
  */
-import { metapb, type schedulerpb } from "@regionkv/proto";
+import { eraftpb, metapb, type schedulerpb } from "@regionkv/proto";
 import { isEpochStale, keyInRegion, type RegionHeartbeat, type SchedulerClient } from "@regionkv/raftstore";
 
 interface RegionEntry {
   region: metapb.Region;
   leader: metapb.Peer | undefined;
 }
+
+export type Operator =
+  | { kind: "addPeer"; peer: metapb.Peer }
+  | { kind: "removePeer"; peer: metapb.Peer }
+  | { kind: "transferLeader"; peer: metapb.Peer };
+
+type ResponseHandler = (resp: schedulerpb.RegionHeartbeatResponse) => void;
 
 export class MockScheduler implements SchedulerClient {
   private readonly regions = new Map<number, RegionEntry>();
@@ -23,6 +40,14 @@ export class MockScheduler implements SchedulerClient {
   /** Heartbeats received, for tests. */
   regionHeartbeats = 0;
   storeHeartbeats = 0;
+  /** Operator steps sent back in heartbeat responses. */
+  stepsSent = 0;
+  /** Broken sanity rules (conf_ver vs peer list), for the cluster to fail on. */
+  readonly violations: string[] = [];
+  private readonly operators = new Map<number, Operator>();
+  private readonly pendingPeers = new Set<bigint>();
+  /** Per store: the handler its RaftStore registered (the latest start wins). */
+  private readonly handlers = new Map<number, ResponseHandler>();
 
   constructor(firstFreeId: bigint) {
     this.nextId = firstFreeId;
@@ -40,18 +65,115 @@ export class MockScheduler implements SchedulerClient {
     return this.nextId++;
   }
 
+  /** The client a store uses: its heartbeat responses go to the handler it registers. */
+  clientFor(storeId: number): SchedulerClient {
+    return {
+      regionHeartbeat: (hb) => this.regionHeartbeat(hb),
+      storeHeartbeat: (st) => this.storeHeartbeat(st),
+      askBatchSplit: (r, n) => this.askBatchSplit(r, n),
+      getStore: (id) => this.getStore(id),
+      onRegionHeartbeatResponse: (cb) => {
+        this.handlers.set(storeId, cb);
+      },
+    };
+  }
+
   regionHeartbeat(hb: RegionHeartbeat): Promise<void> {
     this.regionHeartbeats++;
     const id = Number(hb.region.id);
+    for (const p of hb.region.peers) this.pendingPeers.delete(p.id);
+    for (const p of hb.pendingPeers) this.pendingPeers.add(p.id);
     const known = this.regions.get(id);
     const epoch = hb.region.regionEpoch ?? { confVer: 0n, version: 0n };
     if (known?.region.regionEpoch && isEpochStale(epoch, known.region.regionEpoch)) return Promise.resolve();
+    if (known?.region.regionEpoch) this.checkConfVer(known.region, hb.region);
     // A region whose range grew over others (after a merge) replaces them.
     for (const [otherId, other] of this.regions) {
       if (otherId !== id && overlaps(other.region, hb.region) && !isEpochStale(epoch, other.region.regionEpoch ?? epoch)) this.regions.delete(otherId);
     }
     this.regions.set(id, { region: hb.region, leader: hb.leader });
+    this.respond(hb);
     return Promise.resolve();
+  }
+
+  /** §1.9: same conf_ver → same peer stores; a higher conf_ver → at most one peer changed per step. */
+  private checkConfVer(known: metapb.Region, now: metapb.Region): void {
+    const a = new Set(known.peers.map((p) => `${p.id}@${p.storeId}`));
+    const b = new Set(now.peers.map((p) => `${p.id}@${p.storeId}`));
+    let diff = 0;
+    for (const x of a) if (!b.has(x)) diff++;
+    for (const x of b) if (!a.has(x)) diff++;
+    const steps = Number(now.regionEpoch!.confVer - known.regionEpoch!.confVer);
+    if (steps === 0 && diff !== 0) {
+      this.violations.push(`region ${now.id}: conf_ver ${now.regionEpoch!.confVer} unchanged but peers changed from [${[...a].join(", ")}] to [${[...b].join(", ")}]`);
+    } else if (steps > 0 && (diff === 0 || diff > steps)) {
+      this.violations.push(`region ${now.id}: conf_ver ${known.regionEpoch!.confVer} → ${now.regionEpoch!.confVer} but peers changed by ${diff} from [${[...a].join(", ")}] to [${[...b].join(", ")}]`);
+    }
+  }
+
+  /** The operator's step for the leader that sent `hb`, unless the operator is done. */
+  private respond(hb: RegionHeartbeat): void {
+    const id = Number(hb.region.id);
+    const op = this.operators.get(id);
+    if (!op) return;
+    if (this.operatorDone(op, hb.region, hb.leader)) {
+      this.operators.delete(id);
+      return;
+    }
+    const resp: schedulerpb.RegionHeartbeatResponse = { header: undefined, regionId: hb.region.id, regionEpoch: hb.region.regionEpoch, targetPeer: hb.leader, changePeer: undefined, transferLeader: undefined, splitRegion: undefined };
+    switch (op.kind) {
+      case "addPeer":
+        if (hb.region.peers.some((p) => p.id === op.peer.id)) return; // added, waiting for it to catch up
+        resp.changePeer = { changeType: eraftpb.ConfChangeType.AddNode, peer: op.peer };
+        break;
+      case "removePeer":
+        resp.changePeer = { changeType: eraftpb.ConfChangeType.RemoveNode, peer: op.peer };
+        break;
+      case "transferLeader":
+        resp.transferLeader = { peer: op.peer };
+        break;
+      default: {
+        const never: never = op;
+        throw new Error(`unknown operator ${JSON.stringify(never)}`);
+      }
+    }
+    const handler = this.handlers.get(Number(hb.leader.storeId));
+    if (!handler) return;
+    this.stepsSent++;
+    handler(resp);
+  }
+
+  private operatorDone(op: Operator, region: metapb.Region, leader: metapb.Peer | undefined): boolean {
+    switch (op.kind) {
+      case "addPeer":
+        return region.peers.some((p) => p.id === op.peer.id && p.storeId === op.peer.storeId) && !this.pendingPeers.has(op.peer.id);
+      case "removePeer":
+        return !region.peers.some((p) => p.id === op.peer.id);
+      case "transferLeader":
+        return leader?.id === op.peer.id;
+      default: {
+        const never: never = op;
+        throw new Error(`unknown operator ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Queue an operator for a region (replacing any other). */
+  addOperator(regionId: number, op: Operator): void {
+    this.operators.set(regionId, op);
+  }
+
+  /** The region's operator, if it is not done yet (as of the last heartbeat). */
+  operator(regionId: number): Operator | undefined {
+    return this.operators.get(regionId);
+  }
+
+  cancelOperator(regionId: number): void {
+    this.operators.delete(regionId);
+  }
+
+  isPending(peerId: bigint): boolean {
+    return this.pendingPeers.has(peerId);
   }
 
   storeHeartbeat(stats: schedulerpb.StoreStats): Promise<void> {

@@ -33,9 +33,12 @@ const CLAIMS: Record<string, string> = {
   SnapshotUnreliableRecoverConcurrentPartition2C: "log GC, message loss, partitions and restarts together: nothing acknowledged is lost, reads stay linearizable",
   OnePartition2B: "a write in the majority never reaches the minority; a deposed leader never serves a stale read; the minority catches up after healing",
   OneSnapshot2C: "an isolated store behind the compacted log is caught up by a snapshot (lock CF, a delete included) and keeps it over a restart",
+  TransferLeader3B: "leadership moves to each of the five peers in turn on request",
+  BasicConfChange3B: "operators shrink the region to one peer and grow it back; removed peers' data is deleted, a store takes a peer again (same id, new id) and is caught up by snapshot",
+  ConfChangeRemoveLeader3B: "removing the leader, also of a two-peer group, never wedges the region and the removed store sees no later write",
 };
 
-describe("cluster scenarios (TinyKV 2B/2C)", () => {
+describe("cluster scenarios (TinyKV 2B/2C/3B)", () => {
   for (const s of SCENARIOS) {
     for (const seed of seeds) {
       test(`${s.name}: ${CLAIMS[s.name] ?? "passes"} (seed ${seed})`, async (t) => {

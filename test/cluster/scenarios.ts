@@ -6,6 +6,7 @@
  */
 import { genericTest, type GenericParams } from "./generic.js";
 import { onePartition, oneSnapshot } from "./custom.js";
+import { basicConfChange, confChangeRemoveLeader, transferLeader } from "./custom-confchange.js";
 
 export interface ScenarioRun {
   seed: number;
@@ -50,6 +51,9 @@ export const SCENARIOS: readonly Scenario[] = [
   generic("SnapshotUnreliableRecoverConcurrentPartition2C",      5,  true,  true,  true,  100),
   { name: "OnePartition2B", run: async (r) => onePartition(r.seed, r.trace) },
   { name: "OneSnapshot2C", run: async (r) => oneSnapshot(r.seed, r.trace) },
+  { name: "TransferLeader3B", run: async (r) => transferLeader(r.seed, r.trace) },
+  { name: "BasicConfChange3B", run: async (r) => basicConfChange(r.seed, r.trace) },
+  { name: "ConfChangeRemoveLeader3B", run: async (r) => confChangeRemoveLeader(r.seed, r.trace) },
 ];
 
 export function scenarioByName(name: string): Scenario {

@@ -32,36 +32,54 @@ export interface ApplyOutput {
   writtenBytes: number;
   /** Normal entries skipped because they were at or below the applied index (restart). */
   skipped: number;
+  /** A membership change applied (the leader reports the new region at once). */
+  confChanged: boolean;
+  /** This peer was removed: applying stopped at that entry; the peer destroys itself after the commit. */
+  removedSelf: boolean;
 }
 
-function errorResponse(e: RegionError, term: number): raft_cmdpb.RaftCmdResponse {
+/** What applying one conf-change entry did. */
+export interface ConfChangeOutcome {
+  response: raft_cmdpb.RaftCmdResponse;
+  changed: boolean;
+  removedSelf: boolean;
+}
+
+export function errorResponse(e: RegionError, term: number): raft_cmdpb.RaftCmdResponse {
   return { header: { error: regionErrorToPb(e), uuid: Buffer.alloc(0), currentTerm: BigInt(term) }, responses: [], adminResponse: undefined };
 }
 
-function okResponse(term: number): raft_cmdpb.RaftCmdResponse {
+export function okResponse(term: number): raft_cmdpb.RaftCmdResponse {
   return { header: { error: undefined, uuid: Buffer.alloc(0), currentTerm: BigInt(term) }, responses: [], adminResponse: undefined };
 }
 
 /**
  * Apply `entries` (committed, in order) to `wb` for the peer whose storage is `ps`. Entries at or
  * below the applied index were applied before a restart and are skipped. Conf-change entries are
- * handed to `onConfChange` (membership changes arrive with a later issue; until then they are
- * applied to raft only).
+ * handed to `onConfChange` (the peer owns raft and the peer cache; see conf-change.ts); when one
+ * removes this peer, applying stops there.
  */
 export function applyEntries(
   ps: PeerStorage,
   entries: readonly Entry[],
   wb: WriteBatch,
-  onConfChange: (e: Entry) => void,
+  onConfChange: (e: Entry, wb: WriteBatch) => ConfChangeOutcome,
 ): ApplyOutput {
-  const out: ApplyOutput = { results: [], sideEffects: [], writtenBytes: 0, skipped: 0 };
+  const out: ApplyOutput = { results: [], sideEffects: [], writtenBytes: 0, skipped: 0, confChanged: false, removedSelf: false };
   for (const e of entries) {
     if (e.index <= ps.applyState.appliedIndex) {
       out.skipped++;
       continue;
     }
     if (e.type === EntryType.ConfChange) {
-      onConfChange(e);
+      const r = onConfChange(e, wb);
+      out.results.push({ index: e.index, term: e.term, response: r.response });
+      if (r.changed) out.confChanged = true;
+      if (r.removedSelf) {
+        ps.setApplied(e.index);
+        out.removedSelf = true;
+        break;
+      }
     } else if (e.data.byteLength > 0) {
       const resp = applyCommand(ps, e, wb, out);
       out.results.push({ index: e.index, term: e.term, response: resp });

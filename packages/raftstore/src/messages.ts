@@ -3,7 +3,7 @@
  * the store. Workers report back only through these (STYLE.md: workers are a task union plus a
  * runner and never touch peer state directly).
  */
-import type { raft_cmdpb, raft_serverpb } from "@regionkv/proto";
+import type { raft_cmdpb, raft_serverpb, schedulerpb } from "@regionkv/proto";
 import type { Snapshot } from "@regionkv/raft";
 import type { ProposalCallback } from "./proposal.js";
 
@@ -27,10 +27,16 @@ export type PeerMsg =
   /** From the transport: a snapshot sent to `toPeerId` arrived (ok) or did not. */
   | { type: "snapshotStatus"; toPeerId: number; ok: boolean }
   /** From the raft-log GC worker: the log up to `index` is physically deleted. */
-  | { type: "raftLogGcDone"; index: number };
+  | { type: "raftLogGcDone"; index: number }
+  /** From the scheduler: the answer to this peer's region heartbeat (maybe an operator step). */
+  | { type: "heartbeatResponse"; resp: schedulerpb.RegionHeartbeatResponse };
 
 export type StoreMsg =
   /** A raft message for a region that has no peer on this store. */
   | { type: "raftMessage"; msg: raft_serverpb.RaftMessage }
   | { type: "tick"; tick: StoreTick }
-  | { type: "start" };
+  | { type: "start" }
+  /** A peer destroyed itself (removed, stale or replaced): take it out of the store. */
+  | { type: "peerDestroyed"; regionId: number; peerId: number }
+  /** From the region worker: a destroyed peer's data range is deleted. */
+  | { type: "regionDataDeleted"; regionId: number };

@@ -14,11 +14,12 @@
  * consistent engine snapshot. Only the leader serves: a follower or a deposed leader answers
  * NotLeader, so a stale node never answers from stale state.
  */
-import type { WriteBatch } from "@regionkv/engine";
-import type { raft_serverpb } from "@regionkv/proto";
-import { metapb, raft_cmdpb } from "@regionkv/proto";
-import { ConfChangeType, RawNode, SnapshotStatus, StateRole, decodeConfChange, type Entry, type Ready } from "@regionkv/raft";
-import { applyEntries, type ApplyOutput } from "./apply.js";
+import { WriteBatch } from "@regionkv/engine";
+import type { schedulerpb } from "@regionkv/proto";
+import { eraftpb, metapb, raft_cmdpb, raft_serverpb } from "@regionkv/proto";
+import { RawNode, SnapshotStatus, StateRole, decodeConfChange, type Entry, type Ready } from "@regionkv/raft";
+import { applyEntries, errorResponse, okResponse, type ApplyOutput, type ConfChangeOutcome } from "./apply.js";
+import { changedRegion, checkChangePeer, raftChangeType } from "./conf-change.js";
 import type { PeerMsg } from "./messages.js";
 import { PeerTick } from "./messages.js";
 import { PeerStorage } from "./peer-storage.js";
@@ -26,7 +27,7 @@ import { Proposal, type ProposalCallback } from "./proposal.js";
 import { messageFromPb, messageToPb } from "./raft-codec.js";
 import { ReadQueue } from "./read-queue.js";
 import type { ProposalFailure, RegionError } from "./region-error.js";
-import { checkKeyInRegion, checkRegionEpoch, keysOf } from "./region-util.js";
+import { checkKeyInRegion, checkRegionEpoch, epochOf, isEpochStale, keysOf } from "./region-util.js";
 import type { StoreContext } from "./store-context.js";
 
 /** A Ready taken from raft, waiting for the group commit, the apply and advance. */
@@ -49,6 +50,8 @@ export class Peer {
   private readonly peerCache = new Map<number, metapb.Peer>();
   private ticks = { raftLogGc: 0, splitCheck: 0, heartbeat: 0 };
   stopped = false;
+  /** Destroyed (tombstone written): the store takes it out once it reads `peerDestroyed`. */
+  destroyed = false;
   /** Bytes written since the last split check (the split checker runs again once it grows). */
   sizeDiffHint = 0;
   approximateSize: number | undefined;
@@ -144,6 +147,9 @@ export class Peer {
         return;
       case "raftLogGcDone":
         return;
+      case "heartbeatResponse":
+        this.onHeartbeatResponse(msg.resp);
+        return;
       default: {
         const never: never = msg;
         throw new Error(`unknown peer message ${JSON.stringify(never)}`);
@@ -151,13 +157,40 @@ export class Peer {
     }
   }
 
+  /**
+   * A raft message from another store. Stale traffic is sorted out first (tinykv.md §1.8):
+   * - a GC message (`isTombstone`) with a newer epoch addressed to this peer: destroy;
+   * - from a peer that is not in the region, with an older epoch: drop (a vote also gets a GC
+   *   message back, so a removed peer that never learned it was removed destroys itself);
+   * - for a lower peer id than ours: drop; for a higher one: this peer is stale — destroy it and
+   *   hand the message to the store, which creates the newer peer;
+   * - a snapshot that does not name this peer, or whose range another region here holds: drop.
+   */
   private onRaftMessage(m: raft_serverpb.RaftMessage): void {
-    if (!m.message) return;
-    if (m.fromPeer) this.peerCache.set(Number(m.fromPeer.id), m.fromPeer);
-    if (m.toPeer && Number(m.toPeer.id) !== this.peerId) {
-      this.ctx.log.debug({ regionId: this.regionId, peerId: this.peerId, to: String(m.toPeer.id) }, "raft message for another peer id; dropped");
+    const toId = Number(m.toPeer?.id ?? 0n);
+    if (m.isTombstone) {
+      if (toId === this.peerId && m.regionEpoch && isEpochStale(epochOf(this.region), m.regionEpoch)) {
+        this.destroy("a newer member of the region says this peer was removed");
+      }
       return;
     }
+    if (!m.message) return;
+    const fromId = m.fromPeer?.id ?? 0n;
+    const inRegion = this.region.peers.some((p) => p.id === fromId);
+    if (this.isInitialized && !inRegion && m.regionEpoch && isEpochStale(m.regionEpoch, epochOf(this.region))) {
+      const t = m.message.msgType;
+      if ((t === eraftpb.MessageType.MsgRequestVote || t === eraftpb.MessageType.MsgRequestPreVote) && m.fromPeer) this.sendGcMessage(m.fromPeer);
+      return;
+    }
+    if (toId !== this.peerId) {
+      if (toId > this.peerId) {
+        this.destroy(`a message for peer ${toId} of this region arrived: this peer (${this.peerId}) is stale`);
+        this.ctx.router.sendStore({ type: "raftMessage", msg: m });
+      }
+      return;
+    }
+    if (m.message.msgType === eraftpb.MessageType.MsgSnapshot && !this.acceptSnapshot(m)) return;
+    if (m.fromPeer) this.peerCache.set(Number(m.fromPeer.id), m.fromPeer);
     let raftMsg;
     try {
       raftMsg = messageFromPb(m.message);
@@ -169,6 +202,45 @@ export class Peer {
     if (!r.ok && r.error.code !== "StepPeerNotFound") {
       this.ctx.log.debug({ regionId: this.regionId, peerId: this.peerId, err: r.error.message }, "raft message refused");
     }
+  }
+
+  get isInitialized(): boolean {
+    return this.storage.isInitialized;
+  }
+
+  /** Whether a snapshot may be installed here: it names this peer and its range is free on this store. */
+  private acceptSnapshot(m: raft_serverpb.RaftMessage): boolean {
+    let region: metapb.Region | undefined;
+    try {
+      region = raft_serverpb.RaftSnapshotData.decode(m.message!.snapshot?.data ?? Buffer.alloc(0)).region;
+    } catch {
+      region = undefined;
+    }
+    const drop = (why: string) => {
+      this.ctx.log.info({ regionId: this.regionId, peerId: this.peerId }, `snapshot dropped: ${why}`);
+      return false;
+    };
+    if (!region) return drop("it carries no region");
+    if (!region.peers.some((p) => Number(p.id) === this.peerId)) return drop("its region does not include this peer");
+    if (this.isInitialized && isEpochStale(epochOf(region), epochOf(this.region))) return drop("its region epoch is older than ours");
+    const conflict = this.ctx.meta.rangeConflict(this.regionId, region.startKey, region.endKey);
+    if (conflict) return drop(conflict);
+    return true;
+  }
+
+  /** Tell a peer that is no longer in the region (it sent a vote with an old epoch) to destroy itself. */
+  private sendGcMessage(to: metapb.Peer): void {
+    const msg: raft_serverpb.RaftMessage = {
+      regionId: BigInt(this.regionId),
+      fromPeer: this.meta(),
+      toPeer: to,
+      message: undefined,
+      regionEpoch: this.region.regionEpoch,
+      isTombstone: true,
+      startKey: this.region.startKey,
+      endKey: this.region.endKey,
+    };
+    this.ctx.transport.send(msg);
   }
 
   private onTick(tick: PeerTick): void {
@@ -262,9 +334,52 @@ export class Peer {
       case raft_cmdpb.AdminCmdType.CompactLog:
         this.propose(req, callback, deadline, fail);
         return;
+      case raft_cmdpb.AdminCmdType.ChangePeer:
+        this.proposeChangePeer(req, callback, deadline, fail);
+        return;
       default:
         return fail({ kind: "InvalidRequest", message: `admin command ${admin.cmdType} is not supported yet (membership change and split arrive with multi-raft)` });
     }
+  }
+
+  /**
+   * Propose a ChangePeer as a raft conf change whose context is the whole request. A leader asked
+   * to remove itself hands leadership to the most up-to-date other voter first and answers
+   * NotLeader with that hint: the new leader then removes it as a follower, so a removed leader
+   * never has to tell the others that its own removal committed (the two-peer wedge).
+   */
+  private proposeChangePeer(req: raft_cmdpb.RaftCmdRequest, callback: ProposalCallback, deadline: number, fail: (e: ProposalFailure) => void): void {
+    const cp = req.adminRequest!.changePeer;
+    const err = checkChangePeer(this.region, cp);
+    if (err) return fail(err);
+    const target = cp!.peer!;
+    if (cp!.changeType === eraftpb.ConfChangeType.RemoveNode && Number(target.id) === this.peerId) {
+      let best = 0;
+      let bestMatch = -1;
+      for (const [id, pr] of this.raw.raft.prs.progress) {
+        if (id !== this.peerId && this.raw.raft.prs.isVoter(id) && pr.match > bestMatch) {
+          best = id;
+          bestMatch = pr.match;
+        }
+      }
+      if (best === 0) return fail({ kind: "InvalidRequest", message: `region ${this.regionId}: cannot remove the leader, it has no other voter` });
+      this.flushProposals();
+      this.raw.transferLeader(best);
+      return fail({ kind: "NotLeader", regionId: BigInt(this.regionId), leader: this.peerCache.get(best) });
+    }
+    const data = raft_cmdpb.RaftCmdRequest.encode(req).finish();
+    // Writes accepted earlier this round go first (proposals stay in index order).
+    this.flushProposals();
+    const before = this.raw.raft.raftLog.lastIndex();
+    const r = this.raw.proposeConfChange({ type: raftChangeType(cp!.changeType), nodeId: Number(target.id), context: data });
+    if (!r.ok) return fail({ kind: "ServerIsBusy", reason: r.error.message, backoffMs: 50n });
+    if (this.raw.raft.raftLog.lastIndex() !== before + 1) throw new Error(`region ${this.regionId}: a conf change was accepted but not appended at ${before + 1}`);
+    const proposal = new Proposal(callback, deadline);
+    proposal.index = before + 1;
+    proposal.term = this.raw.raft.term;
+    proposal.proposedAt = this.ctx.clock.now();
+    this.proposals.push(proposal);
+    this.ctx.metrics.proposals.inc({ kind: "admin", result: "proposed" });
   }
 
   /**
@@ -340,7 +455,8 @@ export class Peer {
       // No longer leader: queued reads can never be confirmed by us.
       this.reads.failAll(this.notLeader());
     }
-    this.storage.saveReadyState(rd, wb);
+    const { snapshotRegion } = this.storage.saveReadyState(rd, wb);
+    if (snapshotRegion) for (const p of snapshotRegion.peers) this.peerCache.set(Number(p.id), p);
     return { rd };
   }
 
@@ -374,15 +490,39 @@ export class Peer {
     const rd = p.rd;
     for (const rs of rd.readStates) this.reads.onReadState(rs.index, rs.requestCtx);
     if (rd.committedEntries.length === 0) return undefined;
-    return applyEntries(this.storage, rd.committedEntries, wb, (e) => this.applyConfChange(e));
+    return applyEntries(this.storage, rd.committedEntries, wb, (e, b) => this.applyConfChange(e, b));
   }
 
-  private applyConfChange(e: Entry): void {
+  /** Apply a committed conf change (see conf-change.ts): re-check, new region in `wb`, raft, peer cache. */
+  private applyConfChange(e: Entry, wb: WriteBatch): ConfChangeOutcome {
     const cc = decodeConfChange(e.data);
-    // Membership changes come with multi-raft; until then only raft's view changes.
-    if (cc.type === ConfChangeType.AddNode || cc.type === ConfChangeType.RemoveNode || cc.type === ConfChangeType.AddLearnerNode) {
-      this.raw.applyConfChange(cc);
+    const refused = (message: string): ConfChangeOutcome => ({
+      response: errorResponse({ kind: "EpochNotMatch", message, currentRegions: [this.region] }, e.term),
+      changed: false,
+      removedSelf: false,
+    });
+    let req: raft_cmdpb.RaftCmdRequest;
+    try {
+      req = raft_cmdpb.RaftCmdRequest.decode(cc.context);
+    } catch (err) {
+      throw new Error(`region ${this.regionId}: committed conf change ${e.index} has a context that does not decode: ${String(err)}`, { cause: err });
     }
+    const epochErr = checkRegionEpoch(req, this.region);
+    if (epochErr) return refused(epochErr.kind === "EpochNotMatch" ? epochErr.message : `region ${this.regionId}: conf change refused at apply`);
+    const cp = req.adminRequest?.changePeer;
+    const err = checkChangePeer(this.region, cp);
+    if (err) return refused(`region ${this.regionId}: conf change at ${e.index} not applied: ${err.kind === "EpochNotMatch" || err.kind === "InvalidRequest" ? err.message : err.kind}`);
+    const region = changedRegion(this.region, cp!);
+    this.storage.region = region;
+    wb.setRegionState(this.regionId, { state: raft_serverpb.PeerState.Normal, region });
+    const target = cp!.peer!;
+    if (cp!.changeType === eraftpb.ConfChangeType.RemoveNode) this.peerCache.delete(Number(target.id));
+    else this.peerCache.set(Number(target.id), region.peers.find((p) => p.id === target.id)!);
+    this.raw.applyConfChange(cc);
+    this.ctx.log.info({ regionId: this.regionId, peerId: this.peerId, change: cp!.changeType, peer: String(target.id), store: String(target.storeId), confVer: String(region.regionEpoch!.confVer) }, "membership changed");
+    const response = okResponse(e.term);
+    response.adminResponse = { cmdType: raft_cmdpb.AdminCmdType.ChangePeer, changePeer: { region } };
+    return { response, changed: true, removedSelf: cp!.changeType === eraftpb.ConfChangeType.RemoveNode && Number(target.id) === this.peerId };
   }
 
   /** After the apply batch is committed: settle proposals, serve reads, side effects, advance. */
@@ -402,7 +542,63 @@ export class Peer {
       }
     }
     this.raw.advance(p.rd);
+    if (out?.removedSelf) {
+      // A removed leader has just shared the commit and handed leadership on (raft's step-down):
+      // those messages must leave before the peer goes, or a two-peer group could wedge.
+      if (this.raw.hasReady()) this.sendMessages({ rd: this.raw.ready() });
+      this.ctx.transport.flush();
+      this.destroy("removed from the region");
+      return;
+    }
     this.reads.serveApplied(this.storage.applyState.appliedIndex, this.ctx.engine, this.ctx.metrics, this.region);
+    // The scheduler learns a new membership at once (its operator finishes, clients re-route).
+    if (out?.confChanged) this.onHeartbeatTick();
+  }
+
+  /**
+   * Destroy this peer: pending proposals fail (RegionNotFound), the raft log and states go and the
+   * region state becomes Tombstone in one synced write, the data range is deleted by the region
+   * worker (only if the peer ever held data), and the store takes the peer out of its router.
+   */
+  destroy(why: string): void {
+    if (this.destroyed) return;
+    this.ctx.log.info({ regionId: this.regionId, peerId: this.peerId, why }, "destroying peer");
+    const wb = new WriteBatch();
+    wb.clearRaftMeta(this.regionId);
+    wb.setRegionState(this.regionId, { state: raft_serverpb.PeerState.Tombstone, region: this.region });
+    this.ctx.engine.write(wb, { sync: true });
+    if (this.isInitialized) {
+      this.ctx.schedule({ worker: "region", kind: "destroy", regionId: this.regionId, startKey: this.region.startKey, endKey: this.region.endKey });
+    }
+    this.stop();
+    this.destroyed = true;
+    this.ctx.router.sendStore({ type: "peerDestroyed", regionId: this.regionId, peerId: this.peerId });
+  }
+
+  /**
+   * The scheduler's answer to a heartbeat: an operator step to carry out, with the epoch it was
+   * computed against. The scheduler re-sends a step until it sees the result, so a step that
+   * already happened must be harmless: the epoch check (ChangePeer: conf_ver) or `checkChangePeer`
+   * refuses it.
+   */
+  private onHeartbeatResponse(resp: schedulerpb.RegionHeartbeatResponse): void {
+    if (!this.isLeader) return;
+    let admin: raft_cmdpb.AdminRequest | undefined;
+    if (resp.changePeer?.peer) {
+      admin = { cmdType: raft_cmdpb.AdminCmdType.ChangePeer, changePeer: { changeType: resp.changePeer.changeType, peer: resp.changePeer.peer } };
+    } else if (resp.transferLeader?.peer) {
+      if (Number(resp.transferLeader.peer.id) === this.peerId) return;
+      admin = { cmdType: raft_cmdpb.AdminCmdType.TransferLeader, transferLeader: { peer: resp.transferLeader.peer } };
+    }
+    if (!admin) return;
+    const req: raft_cmdpb.RaftCmdRequest = {
+      header: { regionId: BigInt(this.regionId), peer: this.meta(), readQuorum: false, regionEpoch: resp.regionEpoch ?? this.region.regionEpoch, term: 0n, uuid: Buffer.alloc(0) },
+      requests: [],
+      adminRequest: admin,
+    };
+    this.onRaftCmd(req, (r) => {
+      if (!r.ok) this.ctx.log.debug({ regionId: this.regionId, err: r.error.kind }, "scheduler operator step not carried out");
+    }, this.ctx.clock.now() + this.ctx.cfg.proposalTimeoutMs);
   }
 
   /** Settle the proposals up to `index`: the one at (index, term) with `resp`, older ones stale. */

@@ -9,7 +9,7 @@
  */
 import crypto from "node:crypto";
 import type { Engine } from "@regionkv/engine";
-import { raft_serverpb, type raft_cmdpb, type schedulerpb } from "@regionkv/proto";
+import { eraftpb, raft_serverpb, type metapb, type raft_cmdpb, type schedulerpb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
 import pino, { type Logger } from "pino";
 import { readStoreIdent } from "./bootstrap.js";
@@ -22,6 +22,7 @@ import { proposalPromise, type ProposalResult } from "./proposal.js";
 import { RaftWorker } from "./raft-worker.js";
 import { Router } from "./router.js";
 import type { SchedulerClient } from "./scheduler-client.js";
+import { isEpochStale, epochOf } from "./region-util.js";
 import type { Clock, StoreContext } from "./store-context.js";
 import { TickDriver } from "./tick-driver.js";
 import type { Transport } from "./transport.js";
@@ -62,6 +63,8 @@ export class RaftStore {
   private polling = false;
   private stopped = false;
   private readonly startTime = Date.now();
+  /** Ranges of destroyed peers whose data the region worker has not deleted yet (no snapshot may land there). */
+  private readonly pendingDeletes = new Map<number, { startKey: Buffer; endKey: Buffer }>();
 
   constructor(opts: RaftStoreOptions) {
     this.storeId = opts.storeId;
@@ -94,7 +97,11 @@ export class RaftStore {
       log: this.log,
       metrics: this.metrics,
       random,
-      schedule: (t) => this.workers.schedule(t),
+      schedule: (t) => {
+        if (t.worker === "region" && t.kind === "destroy") this.pendingDeletes.set(t.regionId, { startKey: t.startKey, endKey: t.endKey });
+        this.workers.schedule(t);
+      },
+      meta: { rangeConflict: (regionId, startKey, endKey) => this.rangeConflict(regionId, startKey, endKey) },
     };
     this.worker = new RaftWorker(this.ctx, this.peers, (regionId, msgs) => this.onUnknownRegion(regionId, msgs));
     this.ticker = new TickDriver(this.cfg, this.router);
@@ -104,6 +111,10 @@ export class RaftStore {
       throw new Error(`${opts.engine.file} belongs to store ${ident.storeId}, not ${opts.storeId}`);
     }
     this.loadPeers();
+    // Operators from the scheduler come back on the heartbeat stream; the region's peer carries them out.
+    opts.scheduler?.onRegionHeartbeatResponse?.((resp) => {
+      if (!this.stopped) this.router.send(Number(resp.regionId), { type: "heartbeatResponse", resp });
+    });
   }
 
   get engine(): Engine {
@@ -209,8 +220,19 @@ export class RaftStore {
   private onStoreMsg(m: StoreMsg): void {
     switch (m.type) {
       case "raftMessage":
-        // Peers for unknown regions are created by membership change (multi-raft, next issues).
-        this.log.debug({ regionId: String(m.msg.regionId) }, "raft message for a region with no peer on this store; dropped");
+        this.maybeCreatePeer(m.msg);
+        return;
+      case "peerDestroyed": {
+        const p = this.peers.get(m.regionId);
+        if (p && p.peerId === m.peerId && p.destroyed) {
+          this.peers.delete(m.regionId);
+          this.router.unregister(m.regionId);
+          this.metrics.regionCount.set(this.peers.size);
+        }
+        return;
+      }
+      case "regionDataDeleted":
+        this.pendingDeletes.delete(m.regionId);
         return;
       case "tick":
         if (m.tick === StoreTick.SchedulerStoreHeartbeat) this.workers.schedule({ worker: "scheduler", kind: "storeHeartbeat" });
@@ -222,6 +244,78 @@ export class RaftStore {
         throw new Error(`unknown store message ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /**
+   * Why region `regionId` may not take `[startKey, endKey)` here: an initialized region of this
+   * store overlaps it, or a destroyed peer's data there is still being deleted.
+   */
+  private rangeConflict(regionId: number, startKey: Buffer, endKey: Buffer): string | undefined {
+    for (const p of this.peers.values()) {
+      if (p.regionId === regionId || p.destroyed || !p.isInitialized) continue;
+      if (rangesOverlap(p.region.startKey, p.region.endKey, startKey, endKey)) return `region ${p.regionId} on this store overlaps the range`;
+    }
+    for (const [id, r] of this.pendingDeletes) {
+      if (rangesOverlap(r.startKey, r.endKey, startKey, endKey)) return `the data of destroyed region ${id} in the range is still being deleted`;
+    }
+    return undefined;
+  }
+
+  /**
+   * A raft message for a region with no peer here (tinykv.md §1.8): create an uninitialized peer
+   * only for an initial message (a vote, or a heartbeat from a leader that knows nothing of us)
+   * addressed to this store, when no region here overlaps the sender's range and the region is
+   * not a tombstone at least as new as the message. The peer is caught up by a snapshot.
+   */
+  private maybeCreatePeer(msg: raft_serverpb.RaftMessage): void {
+    if (this.stopped) return;
+    const regionId = Number(msg.regionId);
+    if (this.peers.has(regionId)) {
+      // Created by an earlier message of this batch.
+      this.router.send(regionId, { type: "raftMessage", msg });
+      return;
+    }
+    const drop = (why: string) => this.log.debug({ regionId, why }, "raft message for a region with no peer here; dropped");
+    const to = msg.toPeer;
+    if (!to || to.storeId !== this.storeId) return drop("addressed to another store");
+    if (msg.isTombstone) return drop("a GC message");
+    if (!msg.regionEpoch || !msg.message) return drop("no epoch or no raft message");
+    const local = this.engine.getRegionState(regionId);
+    if (local?.state === raft_serverpb.PeerState.Tombstone && local.region) {
+      const tomb = epochOf(local.region);
+      if (msg.regionEpoch.confVer <= tomb.confVer || isEpochStale(msg.regionEpoch, tomb)) {
+        const t = msg.message.msgType;
+        const isVote = t === eraftpb.MessageType.MsgRequestVote || t === eraftpb.MessageType.MsgRequestPreVote;
+        if (isVote && msg.fromPeer && !local.region.peers.some((p) => p.id === msg.fromPeer!.id) && isEpochStale(msg.regionEpoch, tomb)) {
+          this.sendGcMessage(local.region, to, msg.fromPeer);
+        }
+        return drop("the region is a tombstone here and the message is not newer");
+      }
+    } else if (local) {
+      return drop("the region has state here but no running peer");
+    }
+    if (!isInitialMessage(msg.message)) return drop("not an initial message");
+    const conflict = this.rangeConflict(regionId, msg.startKey, msg.endKey);
+    if (conflict) return drop(conflict);
+    const region: metapb.Region = { id: msg.regionId, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), regionEpoch: { confVer: 0n, version: 0n }, peers: [] };
+    const peer = new Peer(this.ctx, region, Number(to.id));
+    this.addPeer(peer);
+    this.metrics.regionCount.set(this.peers.size);
+    this.log.info({ regionId, peerId: Number(to.id) }, "peer created by a raft message");
+    this.router.send(regionId, { type: "raftMessage", msg });
+  }
+
+  private sendGcMessage(region: metapb.Region, from: metapb.Peer, to: metapb.Peer): void {
+    this.ctx.transport.send({
+      regionId: region.id,
+      fromPeer: from,
+      toPeer: to,
+      message: undefined,
+      regionEpoch: region.regionEpoch,
+      isTombstone: true,
+      startKey: region.startKey,
+      endKey: region.endKey,
+    });
   }
 
   storeStats(): schedulerpb.StoreStats {
@@ -251,4 +345,20 @@ export class RaftStore {
     this.ticker.stop();
     for (const p of this.peers.values()) p.stop();
   }
+}
+
+/** A vote, a pre-vote, or a heartbeat from a leader that knows nothing of the receiver (commit 0). */
+function isInitialMessage(m: eraftpb.Message): boolean {
+  return (
+    m.msgType === eraftpb.MessageType.MsgRequestVote ||
+    m.msgType === eraftpb.MessageType.MsgRequestPreVote ||
+    (m.msgType === eraftpb.MessageType.MsgHeartbeat && m.commit === 0n)
+  );
+}
+
+/** Whether [aStart, aEnd) and [bStart, bEnd) intersect (an empty end is +∞). */
+export function rangesOverlap(aStart: Buffer, aEnd: Buffer, bStart: Buffer, bEnd: Buffer): boolean {
+  const aEndsAfterBStarts = aEnd.length === 0 || Buffer.compare(aEnd, bStart) > 0;
+  const bEndsAfterAStarts = bEnd.length === 0 || Buffer.compare(bEnd, aStart) > 0;
+  return aEndsAfterBStarts && bEndsAfterAStarts;
 }

@@ -21,4 +21,9 @@ export interface SchedulerClient {
   askBatchSplit(region: metapb.Region, count: number): Promise<schedulerpb.SplitID[]>;
   /** Look up a store (to resolve its address). */
   getStore(storeId: bigint): Promise<metapb.Store | undefined>;
+  /**
+   * Register the handler of region heartbeat responses (operator steps for the leader this store
+   * hosts). A client without a response channel may leave it out.
+   */
+  onRegionHeartbeatResponse?(cb: (resp: schedulerpb.RegionHeartbeatResponse) => void): void;
 }

@@ -16,6 +16,16 @@ export interface Clock {
   now(): number;
 }
 
+/** The store's view of its regions that peers may consult (never change). */
+export interface StoreMeta {
+  /**
+   * Why `[startKey, endKey)` may not be taken by region `regionId` on this store (another
+   * initialized region, or the range of a destroyed peer whose data is still being deleted
+   * overlaps it), or undefined if it may.
+   */
+  rangeConflict(regionId: number, startKey: Buffer, endKey: Buffer): string | undefined;
+}
+
 export interface StoreContext {
   readonly storeId: bigint;
   readonly cfg: RaftstoreConfig;
@@ -27,6 +37,7 @@ export interface StoreContext {
   readonly metrics: RaftstoreMetrics;
   /** Uniform [0, 1): seeds each raft node's election-timeout randomness. */
   readonly random: () => number;
+  readonly meta: StoreMeta;
   /** Queue background work (region snapshots, log GC, split check, scheduler calls). */
   schedule(task: WorkerTask): void;
 }

@@ -72,7 +72,10 @@ export class Workers {
       switch (task.worker) {
         case "region":
           if (task.kind === "generate") await generateSnapshot(engine, router, metrics, task.regionId, yieldNow);
-          else if (task.kind === "destroy") destroyRegionData(engine, task.startKey, task.endKey);
+          else if (task.kind === "destroy") {
+            destroyRegionData(engine, task.startKey, task.endKey);
+            router.sendStore({ type: "regionDataDeleted", regionId: task.regionId });
+          }
           return;
         case "raftLogGc":
           gcRaftLog(engine, router, task.regionId, task.lo, task.hi);
