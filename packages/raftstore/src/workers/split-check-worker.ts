@@ -1,40 +1,225 @@
 /**
- * Split-check worker: measures a region (bytes and keys of its user data) on a consistent read
- * and reports the size to the peer; when the region is larger than regionMaxSize it also finds
- * the split key: the first key at which the running size exceeds regionSplitSize.
+ * Split-check worker: where to split a region that grew too large.
+ *
+ * Flow: peer split-check tick → `{worker: "splitCheck"}` task → `runSplitCheck` takes an engine
+ * snapshot and scans the region's default CF from its start key in chunks of `scanBatch` rows,
+ * yielding between chunks so the raft worker keeps running → `SplitKeyFinder` places split keys
+ * → the measured size and the split keys go back to the peer through the router
+ * (`regionApproximateSize`).
+ *
+ * The rule (TinyKV's `sizeSplitChecker`, extended to several keys as TiKV's BatchSplit):
+ * - each row counts `len(key) + len(value)` bytes and one key;
+ * - a split key is the first key at which the running size of the current piece would exceed
+ *   regionSplitSize, or its key count regionSplitKeys; that key starts the next piece, so every
+ *   piece holds at least one row and no split key equals the region's start key;
+ * - keys are returned only if the region exceeds regionMaxSize or regionMaxKeys;
+ * - the last key is dropped when the last two pieces together stay within the max limits (no
+ *   sliver of a region at the end; with one key this is exactly "only when past the max");
+ * - at most `batchSplitLimit` keys: the scan stops once it has that many and the last is
+ *   certain to stay, so a huge region costs about limit × split size of reading, not all of it.
+ *
+ * The size reported is exact: the default CF as scanned (plus an SQL count of the part not
+ * scanned when the scan stopped early) and the write and lock CFs by SQL count.
  */
-import type { Engine } from "@regionkv/engine";
+import type { Engine, EngineSnapshot } from "@regionkv/engine";
 import type { metapb } from "@regionkv/proto";
+import { DEFAULT_RAFTSTORE_CONFIG, type RaftstoreConfig } from "../config.js";
 import type { Router } from "../router.js";
 
-export function checkSplit(engine: Engine, router: Router, region: metapb.Region, maxSize: number, splitSize: number): void {
+export interface SplitCheckLimits {
+  /** Split only a region above this many default-CF bytes (or above maxKeys keys). */
+  maxSize: number;
+  /** A split key every splitSize bytes. Invariant: splitSize ≤ maxSize. */
+  splitSize: number;
+  maxKeys: number;
+  /** A split key every splitKeys keys. Invariant: splitKeys ≤ maxKeys. */
+  splitKeys: number;
+  /** Most split keys per check (≥ 1). */
+  batchSplitLimit: number;
+  /** Rows read per chunk between yields (≥ 1). */
+  scanBatch: number;
+}
+
+export function splitCheckLimits(cfg: RaftstoreConfig): SplitCheckLimits {
+  return {
+    maxSize: cfg.regionMaxSize,
+    splitSize: cfg.regionSplitSize,
+    maxKeys: cfg.regionMaxKeys,
+    splitKeys: cfg.regionSplitKeys,
+    batchSplitLimit: cfg.batchSplitLimit,
+    scanBatch: cfg.splitCheckScanBatch,
+  };
+}
+
+export interface SplitCheckResult {
+  /** Bytes (key + value) of the region over every column family. */
+  bytes: number;
+  /** Keys of the region over every column family. */
+  keys: number;
+  /** Where to split, ascending, each strictly inside the region; empty: no split. */
+  splitKeys: Buffer[];
+  /** Whether the scan read the default CF to the region's end (false: stopped at the key limit). */
+  scannedToEnd: boolean;
+}
+
+/** The reads a split check needs from an engine snapshot. */
+export type SplitCheckView = Pick<EngineSnapshot, "scan" | "approximateSize">;
+
+/**
+ * Places split keys over rows fed in key order; no I/O. `onRow` returns true once reading more
+ * cannot change the answer, `finish` applies the end rules.
+ */
+export class SplitKeyFinder {
+  /** Totals of the rows fed so far. */
+  bytes = 0;
+  keys = 0;
+  private readonly found: Buffer[] = [];
+  /** The piece being filled: rows since the last split key (or the start). */
+  private pieceBytes = 0;
+  private pieceKeys = 0;
+  /** The piece before it (zero before the first split key). */
+  private prevBytes = 0;
+  private prevKeys = 0;
+
+  constructor(private readonly limits: SplitCheckLimits) {}
+
+  onRow(key: Buffer, size: number): boolean {
+    this.bytes += size;
+    this.keys += 1;
+    const l = this.limits;
+    const full = this.pieceBytes + size > l.splitSize || this.pieceKeys + 1 > l.splitKeys;
+    if (full && this.pieceKeys > 0 && this.found.length < l.batchSplitLimit) {
+      this.found.push(key);
+      this.prevBytes = this.pieceBytes;
+      this.prevKeys = this.pieceKeys;
+      this.pieceBytes = size;
+      this.pieceKeys = 1;
+    } else {
+      this.pieceBytes += size;
+      this.pieceKeys += 1;
+    }
+    return this.found.length >= l.batchSplitLimit && this.lastTwoPiecesOverMax();
+  }
+
+  /** The split keys, given whether the rows fed were all of the region. */
+  finish(reachedEnd: boolean): Buffer[] {
+    if (!reachedEnd) return [...this.found];
+    const l = this.limits;
+    if (this.bytes <= l.maxSize && this.keys <= l.maxKeys) return [];
+    const out = [...this.found];
+    if (out.length > 0 && !this.lastTwoPiecesOverMax()) out.pop();
+    return out;
+  }
+
+  private lastTwoPiecesOverMax(): boolean {
+    return this.prevBytes + this.pieceBytes > this.limits.maxSize || this.prevKeys + this.pieceKeys > this.limits.maxKeys;
+  }
+}
+
+/** The smallest key after `key`. */
+function nextKey(key: Buffer): Buffer {
+  return Buffer.concat([key, Buffer.from([0])]);
+}
+
+/**
+ * The split check as steps: each `next()` reads one chunk; the return value is the result. Lets
+ * the synchronous and the yielding runner share one scan.
+ */
+export function* splitCheckSteps(view: SplitCheckView, region: metapb.Region, limits: SplitCheckLimits): Generator<void, SplitCheckResult> {
+  const finder = new SplitKeyFinder(limits);
+  const batch = Math.max(1, limits.scanBatch);
+  let from: Buffer = region.startKey;
+  let reachedEnd = false;
+  let lastKey: Buffer | undefined;
+  scan: for (;;) {
+    const rows = view.scan("default", from, region.endKey, { limit: batch });
+    for (const r of rows) {
+      lastKey = r.key;
+      if (finder.onRow(r.key, r.key.byteLength + r.value.byteLength)) break scan;
+    }
+    if (rows.length < batch) {
+      reachedEnd = true;
+      break;
+    }
+    from = nextKey(lastKey!);
+    yield;
+  }
+  let bytes = finder.bytes;
+  let keys = finder.keys;
+  if (!reachedEnd) {
+    const rest = view.approximateSize("default", nextKey(lastKey!), region.endKey);
+    bytes += rest.bytes;
+    keys += rest.keys;
+  }
+  for (const cf of ["write", "lock"] as const) {
+    const s = view.approximateSize(cf, region.startKey, region.endKey);
+    bytes += s.bytes;
+    keys += s.keys;
+  }
+  return { bytes, keys, splitKeys: finder.finish(reachedEnd), scannedToEnd: reachedEnd };
+}
+
+/** The whole check on `view` at once (tests, small regions). */
+export function scanSplitKeys(view: SplitCheckView, region: metapb.Region, limits: SplitCheckLimits): SplitCheckResult {
+  const steps = splitCheckSteps(view, region, limits);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+function report(router: Router, region: metapb.Region, r: SplitCheckResult): void {
+  router.send(Number(region.id), { type: "regionApproximateSize", bytes: r.bytes, keys: r.keys, splitKey: r.splitKeys[0] });
+}
+
+/**
+ * The worker's runner: checks `region` on an engine snapshot, awaiting `yieldNow` between chunks,
+ * and reports to the peer. Returns the result, or undefined when the engine closed meanwhile
+ * (nothing is reported then).
+ */
+export async function runSplitCheck(
+  engine: Engine,
+  router: Router,
+  region: metapb.Region,
+  limits: SplitCheckLimits,
+  yieldNow: () => Promise<void>,
+): Promise<SplitCheckResult | undefined> {
   const view = engine.snapshot();
   try {
-    let bytes = 0;
-    let keys = 0;
-    for (const cf of ["default", "write", "lock"] as const) {
-      const s = view.approximateSize(cf, region.startKey, region.endKey);
-      bytes += s.bytes;
-      keys += s.keys;
-    }
-    let splitKey: Buffer | undefined;
-    if (bytes > maxSize) {
-      let running = 0;
-      let start: Buffer = region.startKey;
-      outer: for (;;) {
-        const rows = view.scan("default", start, region.endKey, { limit: 1024 });
-        for (const r of rows) {
-          running += r.key.byteLength + r.value.byteLength;
-          if (running > splitSize) {
-            splitKey = r.key;
-            break outer;
-          }
-        }
-        if (rows.length < 1024) break;
-        start = Buffer.concat([rows[rows.length - 1]!.key, Buffer.from([0])]);
+    const steps = splitCheckSteps(view, region, limits);
+    for (;;) {
+      const s = steps.next();
+      if (s.done) {
+        report(router, region, s.value);
+        return s.value;
       }
+      await yieldNow();
+      if (engine.isClosed) return undefined;
     }
-    router.send(Number(region.id), { type: "regionApproximateSize", bytes, keys, splitKey });
+  } finally {
+    view.release();
+  }
+}
+
+/**
+ * The synchronous form the worker queue calls today (no yields, size limits only; the key
+ * limits and batch limit come from the defaults unless `more` gives them). Prefer
+ * `runSplitCheck(engine, router, region, splitCheckLimits(cfg), yieldNow)`.
+ */
+export function checkSplit(
+  engine: Engine,
+  router: Router,
+  region: metapb.Region,
+  maxSize: number,
+  splitSize: number,
+  more: Partial<Omit<SplitCheckLimits, "maxSize" | "splitSize">> = {},
+): SplitCheckResult {
+  const limits: SplitCheckLimits = { ...splitCheckLimits(DEFAULT_RAFTSTORE_CONFIG), ...more, maxSize, splitSize };
+  const view = engine.snapshot();
+  try {
+    const r = scanSplitKeys(view, region, limits);
+    report(router, region, r);
+    return r;
   } finally {
     view.release();
   }
