@@ -17,3 +17,16 @@ export { describeRegionError, regionErrorFromPb, regionErrorToPb, type ProposalF
 export { checkKeyInRegion, checkRegionEpoch, isEpochStale, keyInRegion } from "./region-util.js";
 export { messageFromPb, messageToPb } from "./raft-codec.js";
 export { PeerTick, StoreTick, type PeerMsg, type StoreMsg } from "./messages.js";
+export { parseSize, formatSize, SizeError } from "./size.js";
+export { LoadSplitter, loadSplitOptions, type LoadSplitOptions, type LoadSplitDecision } from "./load-split.js";
+export {
+  SplitKeyFinder,
+  checkSplit,
+  runSplitCheck,
+  scanSplitKeys,
+  splitCheckLimits,
+  splitCheckSteps,
+  type SplitCheckLimits,
+  type SplitCheckResult,
+  type SplitCheckView,
+} from "./workers/split-check-worker.js";
