@@ -1,8 +1,9 @@
 /**
  * Coordinator: where the pure policies meet the running scheduler.
  *
- *   region heartbeat → core (staleness, region tree) → write rates → replica checker for the
- *   region (if no operator runs) → operator controller → response body for the leader
+ *   region heartbeat → core (staleness, region tree) → write rates → operator controller (advance
+ *   the region's operator) → no operator (left): replica checker for the region → response body
+ *   for the leader (the current step of the region's operator, if any)
  *   patrol tick (patrolRegionIntervalMs) → time out operators → replica checker over the next
  *   batch of regions (catches regions whose heartbeats are rare)
  *   schedule tick (10 ms growing ×1.3 to 5 s while idle) → balance-leader, balance-region,
@@ -92,11 +93,13 @@ export class Coordinator {
     this.writeRates.observe(req, now);
     const region = this.core.getRegionById(req.region!.id);
     if (!region) return { ok: true, value: { changed: res.value.changed, response: undefined } };
+    // The running operator first: if this heartbeat finishes it, the checker may go on at once.
+    let response = this.operators.onHeartbeat(region, now);
     if (!this.operators.has(region.region.id)) {
       const op = checkReplicas(this.context(), region);
-      if (op) this.accept(op, now);
+      if (op && this.accept(op, now)) response = this.operators.onHeartbeat(region, now);
     }
-    return { ok: true, value: { changed: res.value.changed, response: this.operators.onHeartbeat(region, now) } };
+    return { ok: true, value: { changed: res.value.changed, response } };
   }
 
   /** One patrol tick: operator timeouts, then the replica checker over the next batch of regions. */

@@ -1,0 +1,148 @@
+// The coordinator over a real core (fake clock, no timers): heartbeats in, operator steps out.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import pino from "pino";
+import { eraftpb, metapb, schedulerpb } from "@regionkv/proto";
+import { Coordinator, type SchedulerConfig } from "../src/index.js";
+import { heartbeat, mustOpenBootstrapped, newRegion, newStore } from "./helpers.js";
+import { seededRng } from "./schedule-helpers.js";
+
+const log = pino({ level: "silent" });
+
+function setup(stores: number, cfg: Partial<SchedulerConfig> = {}): { coord: Coordinator; clock: { t: number }; core: ReturnType<typeof mustOpenBootstrapped>["core"]; sent: { storeId: bigint; resp: schedulerpb.RegionHeartbeatResponse }[] } {
+  const clock = { t: 1_000_000 };
+  const { core } = mustOpenBootstrapped(stores, { now: () => clock.t });
+  const coord = new Coordinator({ core, config: cfg, log, rng: seededRng(3) });
+  const sent: { storeId: bigint; resp: schedulerpb.RegionHeartbeatResponse }[] = [];
+  coord.setSink({ send: (storeId, resp) => (sent.push({ storeId, resp }), true) });
+  return { coord, clock, core, sent };
+}
+
+function storeHeartbeats(core: ReturnType<typeof mustOpenBootstrapped>["core"], ids: bigint[]): void {
+  for (const id of ids) core.storeHeartbeat(schedulerpb.StoreStats.fromPartial({ storeId: id, available: 100n }));
+}
+
+function mustRespond(coord: Coordinator, req: schedulerpb.RegionHeartbeatRequest): schedulerpb.RegionHeartbeatResponse | undefined {
+  const r = coord.onRegionHeartbeat(req);
+  if (!r.ok) assert.fail(r.error.message);
+  return r.value.response;
+}
+
+test("a one-replica region is made up to three, one learner at a time, each promoted once caught up", () => {
+  const { coord, core } = setup(3);
+  storeHeartbeats(core, [1n, 2n, 3n]);
+  let region: metapb.Region = newRegion(1n, Buffer.alloc(0), Buffer.alloc(0), [1n], 1n, 1n);
+  const leader = region.peers[0]!;
+  for (let round = 0; round < 2; round++) {
+    const add = mustRespond(coord, heartbeat(region, leader))!;
+    assert.equal(add.changePeer?.changeType, eraftpb.ConfChangeType.AddLearnerNode, `round ${round}`);
+    const learner = add.changePeer!.peer!;
+    assert.ok(!region.peers.some((p) => p.storeId === learner.storeId));
+    // re-sent while the region does not show it
+    assert.deepEqual(mustRespond(coord, heartbeat(region, leader))?.changePeer, add.changePeer);
+    const conf = region.regionEpoch!.confVer;
+    region = { ...region, regionEpoch: { version: 1n, confVer: conf + 1n }, peers: [...region.peers, learner] };
+    assert.equal(mustRespond(coord, heartbeat(region, leader, { pendingPeers: [learner] })), undefined, "pending: wait");
+    const promote = mustRespond(coord, heartbeat(region, leader))!;
+    assert.equal(promote.changePeer?.changeType, eraftpb.ConfChangeType.AddNode);
+    region = { ...region, regionEpoch: { version: 1n, confVer: conf + 2n }, peers: region.peers.map((p) => (p.id === learner.id ? { ...p, role: metapb.PeerRole.Voter } : p)) };
+  }
+  assert.equal(mustRespond(coord, heartbeat(region, leader)), undefined);
+  assert.deepEqual(new Set(region.peers.map((p) => p.storeId)), new Set([1n, 2n, 3n]));
+  assert.equal(coord.operators.finishedOperators().filter((o) => o.status === "SUCCESS").length, 2);
+});
+
+test("a store down past max-store-down-time has its replicas replaced on a live store", () => {
+  const { coord, core, clock } = setup(4, { maxStoreDownTimeMs: 60_000 });
+  storeHeartbeats(core, [1n, 2n, 3n, 4n]);
+  const region = newRegion(1n, Buffer.alloc(0), Buffer.alloc(0), [1n, 2n, 3n], 1n, 3n);
+  assert.equal(mustRespond(coord, heartbeat(region)), undefined);
+  clock.t += 30_000;
+  storeHeartbeats(core, [1n, 2n, 4n]);
+  assert.equal(mustRespond(coord, heartbeat(region)), undefined, "store 3 silent for 30 s is not down yet");
+  clock.t += 31_000;
+  storeHeartbeats(core, [1n, 2n, 4n]);
+  const resp = mustRespond(coord, heartbeat(region))!;
+  assert.equal(resp.changePeer?.peer?.storeId, 4n);
+  const op = coord.getOperator(1n)!;
+  assert.equal(op.desc, "replace-down-replica");
+  assert.deepEqual(op.steps.map((s) => s.kind), ["addLearner", "promoteLearner", "removePeer"]);
+});
+
+test("a stale heartbeat is an error value and no operator step is sent for it", () => {
+  const { coord, core } = setup(3);
+  storeHeartbeats(core, [1n, 2n, 3n]);
+  const r = newRegion(1n, Buffer.alloc(0), Buffer.alloc(0), [1n, 2n, 3n], 2n, 3n);
+  assert.equal(mustRespond(coord, heartbeat(r)), undefined);
+  const res = coord.onRegionHeartbeat(heartbeat({ ...r, regionEpoch: { version: 1n, confVer: 3n } }));
+  assert.equal(res.ok, false);
+});
+
+test("schedulers: a new empty store draws regions (balance-region), the step is pushed to the leader's store at once", () => {
+  const { coord, core, sent } = setup(4);
+  storeHeartbeats(core, [1n, 2n, 3n, 4n]);
+  for (let i = 0; i < 10; i++) {
+    const r = newRegion(BigInt(i + 1), Buffer.from([i * 10]), Buffer.from([i * 10 + 10]), [1n, 2n, 3n], 1n, 3n);
+    mustRespond(coord, heartbeat(r, r.peers[i % 3]));
+  }
+  const ops = coord.runSchedulers(["balance-region"]);
+  assert.equal(ops.length, 1);
+  assert.equal(ops[0]!.kind, "balance-region");
+  const region = core.getRegionById(ops[0]!.regionId)!;
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0]!.storeId, region.leader!.storeId);
+  assert.equal(sent[0]!.resp.changePeer?.peer?.storeId, 4n);
+  assert.equal(ops[0]!.status, "STARTED");
+  // run until the limit of in-flight moves per store stops it
+  let more = 0;
+  while (coord.runSchedulers(["balance-region"]).length > 0) more++;
+  assert.ok(more >= 1 && more < 10, `more moves: ${more}`);
+});
+
+test("manual operators: add-peer, transfer-leader, remove-peer, split; rejections say why", () => {
+  const { coord, core } = setup(4);
+  storeHeartbeats(core, [1n, 2n, 3n, 4n]);
+  const r = newRegion(1n, Buffer.from("a"), Buffer.from("z"), [1n, 2n, 3n], 1n, 3n);
+  mustRespond(coord, heartbeat(r));
+  const bad = coord.addManualOperator({ kind: "add-peer", regionId: 1n, storeId: 2n });
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.match(bad.error.message, /already has a peer on store 2/);
+  const unknown = coord.addManualOperator({ kind: "add-peer", regionId: 9n, storeId: 4n });
+  assert.equal(!unknown.ok && unknown.error.code, "RegionNotFound");
+  const add = coord.addManualOperator({ kind: "add-peer", regionId: 1n, storeId: 4n });
+  assert.ok(add.ok);
+  const again = coord.addManualOperator({ kind: "transfer-leader", regionId: 1n, storeId: 2n });
+  assert.equal(!again.ok && again.error.code, "OperatorRejected");
+  coord.operators.cancel(1n, core.now(), "test");
+  const tl = coord.addManualOperator({ kind: "transfer-leader", regionId: 1n, storeId: 2n });
+  assert.ok(tl.ok);
+  assert.deepEqual(mustRespond(coord, heartbeat(r))?.transferLeader?.peer, r.peers[1]);
+  coord.operators.cancel(1n, core.now(), "test");
+  const rm = coord.addManualOperator({ kind: "remove-peer", regionId: 1n, storeId: 1n });
+  assert.ok(rm.ok);
+  if (rm.ok) assert.deepEqual(rm.value.steps.map((s) => s.kind), ["transferLeader", "removePeer"]);
+  coord.operators.cancel(1n, core.now(), "test");
+  const outside = coord.addManualOperator({ kind: "split", regionId: 1n, keys: [Buffer.from("a")] });
+  assert.equal(!outside.ok && outside.error.code, "InvalidArgument");
+  const split = coord.addManualOperator({ kind: "split", regionId: 1n, keys: [Buffer.from("m")] });
+  assert.ok(split.ok);
+  assert.deepEqual(mustRespond(coord, heartbeat(r))?.splitRegion, { policy: schedulerpb.CheckPolicy.USEKEY, keys: [Buffer.from("m")] });
+  assert.equal(coord.getOperator(1n)?.kind, "admin");
+});
+
+test("patrol: times operators out and checks regions that do not heartbeat", () => {
+  const { coord, core, clock, sent } = setup(3);
+  core.putStore(newStore(4n));
+  storeHeartbeats(core, [1n, 2n, 3n, 4n]);
+  const r = newRegion(1n, Buffer.alloc(0), Buffer.alloc(0), [1n, 2n, 3n], 1n, 3n);
+  mustRespond(coord, heartbeat(r));
+  // store 1 is drained: the patrol finds the region without a new heartbeat
+  core.putStore({ ...newStore(1n), state: metapb.StoreState.Offline });
+  coord.patrol();
+  const op = coord.getOperator(1n)!;
+  assert.equal(op.desc, "replace-offline-replica");
+  assert.equal(sent.length, 1, "pushed to the leader's store");
+  clock.t += coord.config.changePeerTimeoutMs + 1;
+  coord.patrol();
+  assert.equal(op.status, "TIMEOUT");
+});
