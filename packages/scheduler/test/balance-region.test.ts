@@ -11,7 +11,9 @@ test("Replicas1: a single-replica region moves from the fullest store, with its 
   const r1 = region(1, [4], { leader: 4 });
   let op = scheduleBalanceRegion(mkCtx(stores, [r1], { maxReplicas: 1 }));
   assert.deepEqual(moveOf(op), { from: 4, to: 1, leaderMoves: true });
-  assert.deepEqual(stepKinds(op), ["addLearner", "promoteLearner", "transferLeader", "removePeer"]);
+  assert.deepEqual(stepKinds(op), ["addVoter", "transferLeader", "removePeer"]);
+  const learnerFirst = scheduleBalanceRegion(mkCtx(stores, [r1], { maxReplicas: 1, addLearnerFirst: true }));
+  assert.deepEqual(stepKinds(learnerFirst), ["addLearner", "promoteLearner", "transferLeader", "removePeer"]);
   assert.equal(op!.kind, "balance-region");
 
   // store 1 offline, store 2 down to 6 → 4→2
@@ -94,7 +96,7 @@ test("back and forth: a region moved by a balance operator rests for regionCoold
   assert.deepEqual(moveOf(op), { from: 1, to: 4, leaderMoves: false });
   ctx.controller.add(op, NOW - 1000);
   const newPeer = { id: (op.steps[0] as { peerId: bigint }).peerId, storeId: 4n, role: metapb.PeerRole.Voter };
-  const after = withPeers(r, [...r.region.peers.filter((p) => p.storeId !== 1n), newPeer], { confVer: 8n });
+  const after = withPeers(r, [...r.region.peers.filter((p) => p.storeId !== 1n), newPeer], { confVer: 7n });
   assert.equal(ctx.controller.onHeartbeat(after, NOW - 500), undefined);
   assert.equal(op.status, "SUCCESS");
   assert.equal(ctx.controller.lastMovedAtMs(1n), NOW - 500);

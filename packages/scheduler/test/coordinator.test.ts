@@ -29,7 +29,7 @@ function mustRespond(coord: Coordinator, req: schedulerpb.RegionHeartbeatRequest
 }
 
 test("a one-replica region is made up to three, one learner at a time, each promoted once caught up", () => {
-  const { coord, core } = setup(3);
+  const { coord, core } = setup(3, { addLearnerFirst: true });
   storeHeartbeats(core, [1n, 2n, 3n]);
   let region: metapb.Region = newRegion(1n, Buffer.alloc(0), Buffer.alloc(0), [1n], 1n, 1n);
   const leader = region.peers[0]!;
@@ -63,10 +63,15 @@ test("a store down past max-store-down-time has its replicas replaced on a live 
   clock.t += 31_000;
   storeHeartbeats(core, [1n, 2n, 4n]);
   const resp = mustRespond(coord, heartbeat(region))!;
-  assert.equal(resp.changePeer?.peer?.storeId, 4n);
+  assert.deepEqual(resp.changePeer, { peer: region.peers[2], changeType: eraftpb.ConfChangeType.RemoveNode });
   const op = coord.getOperator(1n)!;
   assert.equal(op.desc, "replace-down-replica");
-  assert.deepEqual(op.steps.map((s) => s.kind), ["addLearner", "promoteLearner", "removePeer"]);
+  assert.deepEqual(op.steps, [{ kind: "removePeer", storeId: 3n }, { kind: "addVoter", storeId: 4n, peerId: (op.steps[1] as { peerId: bigint }).peerId }]);
+  // removed: the voter on store 4 is added next
+  const without = { ...region, regionEpoch: { version: 1n, confVer: 4n }, peers: region.peers.slice(0, 2) };
+  const add = mustRespond(coord, heartbeat(without))!;
+  assert.equal(add.changePeer?.changeType, eraftpb.ConfChangeType.AddNode);
+  assert.equal(add.changePeer?.peer?.storeId, 4n);
 });
 
 test("a stale heartbeat is an error value and no operator step is sent for it", () => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { eraftpb, metapb, schedulerpb } from "@regionkv/proto";
 import { mustStartServer, mustTempDir, newRegion, newStore, rawClient, unary, waitFor } from "./server-helpers.js";
 
-test("a fake store receives AddLearner, then promote, acknowledges both by heartbeats; GetOperator says SUCCESS", async (t) => {
+test("a fake store receives AddNode (the default: voters directly), acknowledges it by heartbeats; GetOperator says SUCCESS", async (t) => {
   const server = await mustStartServer(t, mustTempDir(t), { scheduling: { maxReplicas: 2 }, autoSchedule: false });
   const c = rawClient(t, server.address);
   const header = { clusterId: server.core.clusterId };
@@ -26,36 +26,39 @@ test("a fake store receives AddLearner, then promote, acknowledges both by heart
   };
 
   send();
-  await waitFor("AddLearnerNode", () => responses.length >= 1);
+  await waitFor("AddNode", () => responses.length >= 1);
   const add = responses[0]!;
   assert.equal(add.header?.error, undefined);
   assert.equal(add.header?.clusterId, header.clusterId);
   assert.equal(add.regionId, 2n);
   assert.deepEqual(add.regionEpoch, region.regionEpoch);
   assert.deepEqual(add.targetPeer, leader);
-  assert.equal(add.changePeer?.changeType, eraftpb.ConfChangeType.AddLearnerNode);
-  const learner = add.changePeer!.peer!;
-  assert.equal(learner.storeId, 2n);
-  assert.equal(learner.role, metapb.PeerRole.Learner);
+  assert.equal(add.changePeer?.changeType, eraftpb.ConfChangeType.AddNode);
+  const peer = add.changePeer!.peer!;
+  assert.equal(peer.storeId, 2n);
+  assert.equal(peer.role, metapb.PeerRole.Voter);
   const running = await unary<schedulerpb.GetOperatorResponse>((cb) => c.getOperator({ header, regionId: 2n }, cb));
   assert.equal(running.status, schedulerpb.OperatorStatus.RUNNING);
   assert.equal(running.kind, "replica");
 
-  // the store applies the change: the learner exists and is caught up
-  region = { ...region, regionEpoch: { version: 1n, confVer: 2n }, peers: [...region.peers, learner] };
+  // not applied yet: the same step again
   send();
-  await waitFor("promote", () => responses.length >= 2);
-  assert.equal(responses[1]!.changePeer?.changeType, eraftpb.ConfChangeType.AddNode);
-  assert.deepEqual(responses[1]!.changePeer?.peer, { ...learner, role: metapb.PeerRole.Voter });
+  await waitFor("AddNode re-sent", () => responses.length >= 2);
+  assert.deepEqual(responses[1]!.changePeer, add.changePeer);
 
-  region = { ...region, regionEpoch: { version: 1n, confVer: 3n }, peers: region.peers.map((p) => (p.id === learner.id ? { ...p, role: metapb.PeerRole.Voter } : p)) };
+  // applied; the new peer is still being caught up (pending): nothing is sent, the operator runs on
+  region = { ...region, regionEpoch: { version: 1n, confVer: 2n }, peers: [...region.peers, peer] };
+  send([peer]);
+  await waitFor("heartbeat processed", () => server.core.getRegionById(2n)?.pendingPeers.length === 1);
+  assert.equal(server.coordinator.getOperator(2n)?.status, "STARTED");
+
+  // caught up: done
   send();
   await waitFor("operator success", () => server.coordinator.getOperator(2n)?.status === "SUCCESS");
   const done = await unary<schedulerpb.GetOperatorResponse>((cb) => c.getOperator({ header, regionId: 2n }, cb));
   assert.equal(done.status, schedulerpb.OperatorStatus.SUCCESS);
-  assert.match(done.desc, /add learner .* on store 2/);
-  assert.equal(responses.length, 2, "nothing more to do for a region with max-replicas healthy replicas");
-  assert.equal(server.core.getRegionById(2n)?.region.peers.length, 2);
+  assert.match(done.desc, /add voter .* on store 2/);
+  assert.equal(responses.length, 2, "nothing more for a region with max-replicas healthy replicas");
 
   // a manual operator is pushed on the leader store's stream without waiting for a heartbeat
   const tl = server.coordinator.addManualOperator({ kind: "transfer-leader", regionId: 2n, storeId: 2n });
@@ -65,4 +68,34 @@ test("a fake store receives AddLearner, then promote, acknowledges both by heart
 
   const none = await unary<schedulerpb.GetOperatorResponse>((cb) => c.getOperator({ header, regionId: 99n }, cb));
   assert.equal(none.header?.error?.type, schedulerpb.ErrorType.REGION_NOT_FOUND);
+});
+
+test("with addLearnerFirst the fake store gets AddLearnerNode, then the promotion", async (t) => {
+  const server = await mustStartServer(t, mustTempDir(t), { scheduling: { maxReplicas: 2, addLearnerFirst: true }, autoSchedule: false });
+  const c = rawClient(t, server.address);
+  const header = { clusterId: server.core.clusterId };
+  await unary((cb) => c.bootstrap({ header, store: newStore(1n), region: newRegion(2n, "", "", [1n]) }, cb));
+  await unary((cb) => c.putStore({ header, store: newStore(2n) }, cb));
+  for (const id of [1n, 2n]) await unary((cb) => c.storeHeartbeat({ header, stats: schedulerpb.StoreStats.fromPartial({ storeId: id }) }, cb));
+  const stream = c.regionHeartbeat();
+  t.after(() => stream.cancel());
+  const responses: schedulerpb.RegionHeartbeatResponse[] = [];
+  stream.on("data", (r: schedulerpb.RegionHeartbeatResponse) => responses.push(r));
+  stream.on("error", () => {});
+  let region: metapb.Region = newRegion(2n, "", "", [1n]);
+  const leader = region.peers[0]!;
+  const send = (): void => void stream.write(schedulerpb.RegionHeartbeatRequest.fromPartial({ header, region, leader }));
+  send();
+  await waitFor("AddLearnerNode", () => responses.length >= 1);
+  assert.equal(responses[0]!.changePeer?.changeType, eraftpb.ConfChangeType.AddLearnerNode);
+  const learner = responses[0]!.changePeer!.peer!;
+  assert.equal(learner.role, metapb.PeerRole.Learner);
+  region = { ...region, regionEpoch: { version: 1n, confVer: 2n }, peers: [...region.peers, learner] };
+  send();
+  await waitFor("promote", () => responses.length >= 2);
+  assert.equal(responses[1]!.changePeer?.changeType, eraftpb.ConfChangeType.AddNode);
+  assert.deepEqual(responses[1]!.changePeer?.peer, { ...learner, role: metapb.PeerRole.Voter });
+  region = { ...region, regionEpoch: { version: 1n, confVer: 3n }, peers: region.peers.map((p) => (p.id === learner.id ? { ...p, role: metapb.PeerRole.Voter } : p)) };
+  send();
+  await waitFor("operator success", () => server.coordinator.getOperator(2n)?.status === "SUCCESS");
 });

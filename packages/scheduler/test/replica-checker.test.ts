@@ -9,11 +9,11 @@ test("missing replicas are added on the store with the fewest regions, never on 
   const stores = [store(1, 5), store(2, 5), store(3, 9), store(4, 7), store(5, 1)];
   const r = region(1, [1, 5]);
   const op = checkReplicas(mkCtx(stores, [r]), r);
-  assert.deepEqual(stepKinds(op), ["addLearner", "promoteLearner"]);
+  assert.deepEqual(stepKinds(op), ["addVoter"]);
   assert.equal(op!.desc, "make-up-replica");
   assert.equal((op!.steps[0] as { storeId: bigint }).storeId, 2n, "store 5 is emptier but holds the region");
-  const voterDirect = checkReplicas(mkCtx(stores, [r], { addLearnerFirst: false }), r);
-  assert.deepEqual(stepKinds(voterDirect), ["addVoter"]);
+  const learnerFirst = checkReplicas(mkCtx(stores, [r], { addLearnerFirst: true }), r);
+  assert.deepEqual(stepKinds(learnerFirst), ["addLearner", "promoteLearner"]);
 });
 
 test("ties are broken by data size, then free space; stores down, offline, silent or tombstoned get nothing", () => {
@@ -57,14 +57,15 @@ test("pending peers block removing others", () => {
   assert.equal(checkReplicas(mkCtx(stores, [r]), r), undefined);
 });
 
-test("a store down past max-store-down-time: its replica is replaced (add first, then remove)", () => {
+test("a store down past max-store-down-time: its replica is replaced (remove first with voters, add first with learners)", () => {
   const cfg = mkCtx([], []).config;
   const stores = [store(1, 5), store(2, 5), store(3, 5, { lastHeartbeatMs: downSince(cfg) }), store(4, 5)];
   const r = region(1, [1, 2, 3], { leader: 1 });
   const op = checkReplicas(mkCtx(stores, [r]), r);
   assert.equal(op!.desc, "replace-down-replica");
   assert.deepEqual(moveOf(op), { from: 3, to: 4, leaderMoves: false });
-  assert.deepEqual(stepKinds(op), ["addLearner", "promoteLearner", "removePeer"]);
+  assert.deepEqual(stepKinds(op), ["removePeer", "addVoter"]);
+  assert.deepEqual(stepKinds(checkReplicas(mkCtx(stores, [r], { addLearnerFirst: true }), r)), ["addLearner", "promoteLearner", "removePeer"]);
   // not yet down long enough: nothing
   const recent = [store(1, 5), store(2, 5), store(3, 5, { lastHeartbeatMs: NOW - cfg.maxStoreDownTimeMs + 1000 }), store(4, 5)];
   assert.equal(checkReplicas(mkCtx(recent, [r]), r), undefined);
@@ -85,7 +86,7 @@ test("an offline store is drained: its replicas move, its leaders move away firs
   const r = region(1, [1, 2, 3], { leader: 1 });
   const op = checkReplicas(mkCtx(stores, [r]), r);
   assert.equal(op!.desc, "replace-offline-replica");
-  assert.deepEqual(stepKinds(op), ["addLearner", "promoteLearner", "transferLeader", "removePeer"]);
+  assert.deepEqual(stepKinds(op), ["addVoter", "transferLeader", "removePeer"], "the store still serves: add first");
 });
 
 test("with a replacement already added (one replica too many), the bad replica is the one removed", () => {
@@ -95,10 +96,11 @@ test("with a replacement already added (one replica too many), the bad replica i
   assert.deepEqual(checkReplicas(mkCtx(stores, [r]), r)!.steps, [{ kind: "removePeer", storeId: 3n }]);
 });
 
-test("a stray learner is promoted when voters are missing, removed otherwise", () => {
+test("a stray learner is promoted when voters are missing (learners in use), removed otherwise", () => {
   const stores = [store(1, 5), store(2, 5), store(3, 5), store(4, 5)];
   const r = region(1, [1, 2, 3], { leader: 1, learners: [3] });
-  assert.deepEqual(stepKinds(checkReplicas(mkCtx(stores, [r]), r)), ["promoteLearner"]);
+  assert.deepEqual(stepKinds(checkReplicas(mkCtx(stores, [r], { addLearnerFirst: true }), r)), ["promoteLearner"]);
+  assert.deepEqual(checkReplicas(mkCtx(stores, [r]), r)!.steps, [{ kind: "removePeer", storeId: 3n }]);
   const r4 = region(1, [1, 2, 3, 4], { leader: 1, learners: [4] });
   assert.deepEqual(checkReplicas(mkCtx(stores, [r4]), r4)!.steps, [{ kind: "removePeer", storeId: 4n }]);
 });

@@ -24,7 +24,11 @@ export interface SchedulerConfig {
   regionCooldownMs: number;
   /** Balance-leader acts only when the leader counts of two stores differ by more than this. */
   leaderTolerance: number;
-  /** New replicas join as learners and are promoted once caught up (true), or join as voters directly. */
+  /**
+   * New replicas join as learners and are promoted (AddNode on the learner) once caught up (true),
+   * or join as voters directly (false, TinyKV's AddNode). Default false: the store refuses an
+   * AddNode for an existing member today, so promotion needs store-side support first.
+   */
   addLearnerFirst: boolean;
   /** Write rate (bytes/s) above which a region is hot. */
   hotRegionWriteBytesPerSec: number;
@@ -56,7 +60,7 @@ export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze
   storeLimit: 8,
   regionCooldownMs: 5 * 60_000,
   leaderTolerance: 1,
-  addLearnerFirst: true,
+  addLearnerFirst: false,
   hotRegionWriteBytesPerSec: 256 * 1024,
   patrolRegionIntervalMs: 100,
   patrolBatch: 128,

@@ -6,11 +6,11 @@
  *   response to each heartbeat of the region (re-sent until the heartbeat shows it done)
  *   → each heartbeat: advance past every step whose goal the region shows → all done: SUCCESS
  *
- * Adding a replica: with `addLearnerFirst` (the default) a new replica joins as a learner
- * (AddLearnerNode), and is promoted (AddNode on the learner) only when the leader no longer
- * reports it pending, so a replica being caught up by snapshot never counts toward the quorum —
- * this matters most when it replaces a replica on a dead store. Without it the replica joins as a
- * voter directly (TinyKV's AddNode).
+ * Adding a replica: by default it joins as a voter directly (AddNode, as in TinyKV; the store
+ * side supports AddNode / RemoveNode / AddLearnerNode but not yet promoting a learner), and the
+ * step is done once the leader no longer reports it pending. With `addLearnerFirst` it joins as
+ * a learner (AddLearnerNode) and is promoted (AddNode on the learner) only once caught up, so a
+ * replica still being caught up by snapshot never counts toward the quorum.
  *
  * Status transitions (anything else is a bug and throws):
  *

@@ -4,10 +4,14 @@
  *
  *   1. a replica on a bad store (down past max-store-down-time, reported down by the leader for
  *      that long, offline = being drained, or a tombstone): remove it if the region has more
- *      replicas than needed, else replace it (add on the best store, then remove);
+ *      replicas than needed, else replace it: add on the best store, then remove — except a
+ *      *down* replica when new replicas join as voters: it is removed first, because a voter
+ *      being caught up next to a dead one would leave the region without a live quorum
+ *      (3 peers, 1 dead: adding makes 4 needing 3, with only 2 live until the snapshot lands);
  *   2. fewer replicas than max-replicas: add one on the best store;
  *   3. more than max-replicas: remove the one on the worst store;
- *   4. a stray learner (left by a cancelled operator): promote it if voters are missing, else remove it.
+ *   4. a stray learner (left by a cancelled operator): promote it if voters are missing and
+ *      learners are in use (addLearnerFirst), else remove it.
  *
  * Pending peers block every removal except of a pending peer itself: removing a healthy replica
  * while another is still catching up could leave the region without a quorum.
@@ -65,10 +69,10 @@ function checkBadReplica(ctx: ScheduleContext, region: RegionInfo): Operator | u
     }
     const target = bestStoreFor(ctx, region);
     if (target === undefined) continue;
-    const steps: OpStep[] = addPeerSteps(target.id, ctx.allocPeerId(), ctx.config.addLearnerFirst);
     const remove = removePeerSteps(region, peer.storeId);
     if (!remove) continue;
-    steps.push(...remove);
+    const add = addPeerSteps(target.id, ctx.allocPeerId(), ctx.config.addLearnerFirst);
+    const steps: OpStep[] = why === "down" && !ctx.config.addLearnerFirst && region.region.peers.length > 1 ? [...remove, ...add] : [...add, ...remove];
     return newOperator(region, "replica", `replace-${why}-replica`, steps, PRIORITY.high, ctx.view.now);
   }
   return undefined;
@@ -99,7 +103,7 @@ function checkExtraReplica(ctx: ScheduleContext, region: RegionInfo): Operator |
 function checkStrayLearner(ctx: ScheduleContext, region: RegionInfo): Operator | undefined {
   const learner = region.region.peers.find((p) => p.role === metapb.PeerRole.Learner);
   if (!learner || isPendingPeer(region, learner)) return undefined;
-  if (voters(region).length < ctx.config.maxReplicas) {
+  if (ctx.config.addLearnerFirst && voters(region).length < ctx.config.maxReplicas) {
     return newOperator(region, "replica", "promote-learner", [{ kind: "promoteLearner", storeId: learner.storeId, peerId: learner.id }], PRIORITY.normal, ctx.view.now);
   }
   return newOperator(region, "replica", "remove-stray-learner", [{ kind: "removePeer", storeId: learner.storeId }], PRIORITY.normal, ctx.view.now);
