@@ -151,3 +151,29 @@ test("patrol: times operators out and checks regions that do not heartbeat", () 
   coord.patrol();
   assert.equal(op.status, "TIMEOUT");
 });
+
+test("store remove: Offline, drained by the replica checker, then a tombstone; refused when too few stores would be left", () => {
+  const { coord, core } = setup(4);
+  storeHeartbeats(core, [1n, 2n, 3n, 4n]);
+  const r = newRegion(1n, Buffer.alloc(0), Buffer.alloc(0), [1n, 2n, 3n], 1n, 3n);
+  mustRespond(coord, heartbeat(r));
+  const res = coord.removeStore(3n);
+  assert.ok(res.ok);
+  assert.equal(core.getStore(3n)?.state, metapb.StoreState.Offline);
+  const refused = coord.removeStore(2n);
+  assert.equal(refused.ok, false);
+  if (!refused.ok) assert.match(refused.error.message, /would leave 2 stores for 3 replicas/);
+  // the next heartbeat gets the replacement: add on 4, then remove on 3
+  const add = mustRespond(coord, heartbeat(r))!;
+  assert.equal(add.changePeer?.peer?.storeId, 4n);
+  const withNew = { ...r, regionEpoch: { version: 1n, confVer: 4n }, peers: [...r.peers, add.changePeer!.peer!] };
+  const rm = mustRespond(coord, heartbeat(withNew))!;
+  assert.equal(rm.changePeer?.changeType, eraftpb.ConfChangeType.RemoveNode);
+  assert.equal(rm.changePeer?.peer?.storeId, 3n);
+  coord.patrol();
+  assert.equal(core.getStore(3n)?.state, metapb.StoreState.Offline, "still holds the region");
+  const drained = { ...withNew, regionEpoch: { version: 1n, confVer: 5n }, peers: withNew.peers.filter((p) => p.storeId !== 3n) };
+  assert.equal(mustRespond(coord, heartbeat(drained)), undefined);
+  coord.patrol();
+  assert.equal(core.getStore(3n)?.state, metapb.StoreState.Tombstone);
+});

@@ -9,6 +9,7 @@
  *   schedule tick (10 ms growing ×1.3 to 5 s while idle) → balance-leader, balance-region,
  *   hot-region → new operators
  *   manual operators (add-peer, remove-peer, transfer-leader, split) → admin priority
+ *   removeStore → Offline → replica checker drains it → patrol: no regions left → Tombstone
  *
  * An operator created outside a heartbeat is pushed at once to the stream of the region leader's
  * store (`HeartbeatSink`), so it need not wait for the region's next heartbeat.
@@ -107,6 +108,7 @@ export class Coordinator {
     const now = this.core.now();
     this.operators.checkTimeouts(now);
     if (!this.core.isBootstrapped()) return;
+    this.buryDrainedStores();
     const batch = this.core.scanRegions(this.patrolKey, Buffer.alloc(0), this.config.patrolBatch);
     const last = batch[batch.length - 1];
     this.patrolKey = !last || last.region.endKey.length === 0 || batch.length < this.config.patrolBatch ? Buffer.alloc(0) : last.region.endKey;
@@ -128,9 +130,11 @@ export class Coordinator {
       ["balance-region", scheduleBalanceRegion],
       ["hot-region", scheduleHotRegion],
     ];
+    const view = this.buildView();
     for (const [name, schedule] of schedulers) {
       if (only && !only.includes(name)) continue;
-      const op = schedule(this.context(true));
+      // One view per run; a new context per scheduler so the influence includes the operators just added.
+      const op = schedule(this.contextOver(view));
       if (op && this.accept(op, now)) {
         added.push(op);
         this.push(op);
@@ -198,6 +202,36 @@ export class Coordinator {
     }
   }
 
+  /**
+   * `regionkv ctl store remove`: mark the store Offline; the replica checker then moves its
+   * replicas (and leaders) away, and the patrol makes it a Tombstone once it holds no region.
+   * Refused when the stores left Up could not hold max-replicas replicas.
+   */
+  removeStore(storeId: bigint): Result<metapb.Store> {
+    const s = this.core.getStore(storeId);
+    if (!s) return { ok: false, error: new SchedulerError("StoreNotFound", `store ${storeId} is unknown; list stores with \`regionkv ctl stores\``) };
+    if (s.state === metapb.StoreState.Tombstone) return { ok: false, error: new SchedulerError("StoreTombstone", `store ${storeId} is already a tombstone`) };
+    if (s.state === metapb.StoreState.Offline) return { ok: true, value: s };
+    const upLeft = this.core.getAllStores(true).filter((x) => x.state === metapb.StoreState.Up && x.id !== storeId).length;
+    if (upLeft < this.config.maxReplicas) {
+      return { ok: false, error: new SchedulerError("OperatorRejected", `removing store ${storeId} would leave ${upLeft} stores for ${this.config.maxReplicas} replicas; add a store first (or lower --max-replicas)`) };
+    }
+    const offline = { ...s, state: metapb.StoreState.Offline };
+    this.core.putStore(offline);
+    this.cachedView = undefined;
+    this.log.info({ storeId: String(storeId) }, "store is being removed: draining its replicas");
+    return { ok: true, value: offline };
+  }
+
+  /** Offline stores that hold no region any more become tombstones. */
+  private buryDrainedStores(): void {
+    for (const info of this.core.getAllStoreInfos()) {
+      if (info.store.state !== metapb.StoreState.Offline || info.regionCount > 0) continue;
+      this.core.putStore({ ...info.store, state: metapb.StoreState.Tombstone });
+      this.log.info({ storeId: String(info.store.id) }, "store drained: now a tombstone");
+    }
+  }
+
   /** The running operator of the region, else the last finished one. */
   getOperator(regionId: bigint): Operator | undefined {
     return this.operators.latest(regionId);
@@ -253,7 +287,10 @@ export class Coordinator {
    */
   private context(fresh = false): ScheduleContext {
     if (fresh || !this.cachedView || this.core.now() - this.cachedView.now > this.config.patrolRegionIntervalMs) this.cachedView = this.buildView();
-    const view = this.cachedView;
+    return this.contextOver(this.cachedView);
+  }
+
+  private contextOver(view: ClusterView): ScheduleContext {
     let influence: Map<bigint, StoreInfluence> | undefined;
     return {
       view,
