@@ -174,3 +174,13 @@ test("history is bounded; latest() falls back to the last finished operator of t
   assert.equal(c.latest(1n), undefined);
   assert.equal(c.latest(3n)?.status, "SUCCESS");
 });
+
+test("removing the peer of the store that holds the leader again is stale (the plan moves the leader first)", () => {
+  const r = region(1, [1, 2, 3], { leader: 1 });
+  const o = op([{ kind: "transferLeader", fromStore: 1n, toStore: 2n }, { kind: "removePeer", storeId: 1n }], r);
+  assert.equal(checkProgress(o, r).kind, "running");
+  const moved = withPeers(r, r.region.peers, { leaderStore: 2 });
+  assert.deepEqual(checkProgress(o, moved), { kind: "running", step: { kind: "removePeer", storeId: 1n } });
+  const back = withPeers(r, r.region.peers, { leaderStore: 1 });
+  assert.equal(checkProgress(o, back).kind, "stale");
+});

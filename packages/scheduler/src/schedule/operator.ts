@@ -209,6 +209,9 @@ export function checkProgress(op: Operator, region: RegionInfo): Progress {
   const step = op.steps[op.currentStep]!;
   if (step.kind === "transferLeader" && !peerOnStore(region, step.toStore)) return { kind: "stale", reason: `transfer-leader target store ${step.toStore} holds no peer of the region` };
   if (step.kind === "promoteLearner" && !peerOnStore(region, step.storeId)) return { kind: "stale", reason: `learner on store ${step.storeId} to promote is gone` };
+  if (step.kind === "removePeer" && region.leader?.storeId === step.storeId && region.region.peers.length > 1) {
+    return { kind: "stale", reason: `the leader is on store ${step.storeId}, whose peer is to be removed; the plan moves leaders away first` };
+  }
   return { kind: "running", step };
 }
 
