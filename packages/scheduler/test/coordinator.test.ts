@@ -177,3 +177,16 @@ test("store remove: Offline, drained by the replica checker, then a tombstone; r
   coord.patrol();
   assert.equal(core.getStore(3n)?.state, metapb.StoreState.Tombstone);
 });
+
+test("hot-region reads write rates from heartbeats (bytes_written over the interval)", () => {
+  const { coord, core } = setup(3);
+  storeHeartbeats(core, [1n, 2n, 3n]);
+  for (const id of [1n, 2n]) {
+    const r = newRegion(id, Buffer.from([Number(id)]), Buffer.from([Number(id) + 1]), [1n, 2n, 3n], 1n, 3n);
+    mustRespond(coord, heartbeat(r, r.peers[0], { bytesWritten: 20n << 20n, interval: { startTimestamp: 100n, endTimestamp: 110n } }));
+  }
+  assert.equal(coord.writeRates.bytesRate(1n), 2 * 1024 * 1024);
+  const [op] = coord.runSchedulers(["hot-region"]);
+  assert.equal(op?.kind, "hot-region");
+  assert.deepEqual(op!.steps, [{ kind: "transferLeader", fromStore: 1n, toStore: 2n }]);
+});
