@@ -5,7 +5,7 @@
  *   count never drops below the target during a move;
  * - the leader is moved away before its own peer is removed.
  */
-import type { metapb } from "@regionkv/proto";
+import { metapb } from "@regionkv/proto";
 import type { RegionInfo } from "../region-tree.js";
 import { Operator, type OpKind, type OpPriority, type OpStep } from "./operator.js";
 
@@ -46,7 +46,7 @@ export function removePeerSteps(region: RegionInfo, storeId: bigint, leaderTo?: 
 /** A voter, not pending and not down, outside `exclude`, to take leadership; prefers the lowest store id. */
 export function pickLeaderTarget(region: RegionInfo, exclude: bigint[]): bigint | undefined {
   const bad = new Set([...region.pendingPeers.map((p) => p.id), ...region.downPeers.map((d) => d.peer?.id ?? 0n)]);
-  const c = region.region.peers.filter((p: metapb.Peer) => p.role === 0 && !exclude.includes(p.storeId) && !bad.has(p.id));
+  const c = region.region.peers.filter((p: metapb.Peer) => p.role === metapb.PeerRole.Voter && !exclude.includes(p.storeId) && !bad.has(p.id));
   return c.map((p) => p.storeId).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))[0];
 }
 

@@ -3,6 +3,7 @@
  * far as policies care (counts, per-store influence, regions taken, recent moves), and the two
  * effects a policy may need, injected: peer id allocation and randomness.
  */
+import { metapb } from "@regionkv/proto";
 import type { SchedulerConfig } from "./config.js";
 import type { ClusterView, StoreInfluence, StoreView } from "./cluster-view.js";
 import type { OpKind } from "./operator.js";
@@ -36,7 +37,7 @@ export function isStoreDisconnected(s: StoreView, ctx: ScheduleContext): boolean
 
 /** Up (not offline, not a tombstone) and not down. */
 export function isStoreUsable(s: StoreView, ctx: ScheduleContext): boolean {
-  return s.state === 0 && !isStoreDown(s, ctx);
+  return s.state === metapb.StoreState.Up && !isStoreDown(s, ctx);
 }
 
 /** May receive a new replica or leader. */
