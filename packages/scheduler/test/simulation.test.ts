@@ -21,11 +21,15 @@ class Sim {
   readonly coord: Coordinator;
   readonly regions = new Map<bigint, SimRegion>();
   readonly live = new Set<bigint>();
+  /** Steps in flight (applied `delay` rounds after they arrive), and new peers still catching up. */
+  private readonly inFlight: { due: number; resp: schedulerpb.RegionHeartbeatResponse }[] = [];
+  private readonly catchingUp = new Map<bigint, number>();
+  private roundNo = 0;
 
-  constructor(stores: number, regionCount: number, cfg: Partial<SchedulerConfig>) {
+  constructor(stores: number, regionCount: number, cfg: Partial<SchedulerConfig>, private readonly delay = 0) {
     this.core = mustOpenBootstrapped(stores, { now: () => this.clock.t }).core;
     this.coord = new Coordinator({ core: this.core, config: cfg, log: pino({ level: "silent" }), rng: seededRng(11) });
-    this.coord.setSink({ send: (_s, resp) => (this.apply(resp), true) });
+    this.coord.setSink({ send: (_s, resp) => (this.receive(resp), true) });
     for (let s = 1n; s <= BigInt(stores); s++) this.live.add(s);
     for (let i = 0; i < regionCount; i++) {
       const id = BigInt(i + 1);
@@ -40,7 +44,12 @@ class Sim {
     this.live.add(id);
   }
 
-  /** Carry out one step the way a store would (instantly, fully caught up). */
+  receive(resp: schedulerpb.RegionHeartbeatResponse): void {
+    if (this.delay === 0) this.apply(resp);
+    else this.inFlight.push({ due: this.roundNo + this.delay, resp });
+  }
+
+  /** Carry out one step the way a store would (a new peer is pending for `delay` rounds). */
   apply(resp: schedulerpb.RegionHeartbeatResponse): void {
     const r = this.regions.get(resp.regionId);
     if (!r) return;
@@ -52,6 +61,7 @@ class Sim {
         if (r.leader.id === p.id) r.leader = r.region.peers[0]!;
       } else if (!r.region.peers.some((x) => x.id === p.id)) {
         r.region = { ...r.region, peers: [...r.region.peers, { ...p, role: metapb.PeerRole.Voter }], regionEpoch: { ...e, confVer: e.confVer + 1n } };
+        if (this.delay > 0) this.catchingUp.set(p.id, this.roundNo + this.delay);
       }
     } else if (resp.transferLeader) {
       const to = r.region.peers.find((x) => x.id === resp.transferLeader!.peer!.id);
@@ -61,6 +71,12 @@ class Sim {
 
   round(): void {
     this.clock.t += 1000;
+    this.roundNo++;
+    for (const f of this.inFlight.filter((x) => x.due <= this.roundNo)) {
+      this.inFlight.splice(this.inFlight.indexOf(f), 1);
+      this.apply(f.resp);
+    }
+    for (const [id, due] of this.catchingUp) if (due <= this.roundNo) this.catchingUp.delete(id);
     for (const s of this.live) this.core.storeHeartbeat(schedulerpb.StoreStats.fromPartial({ storeId: s, available: 1n << 40n }));
     for (const r of this.regions.values()) {
       if (!this.live.has(r.leader.storeId)) {
@@ -69,9 +85,10 @@ class Sim {
         r.leader = next;
       }
       const down = r.region.peers.filter((p) => !this.live.has(p.storeId)).map((peer) => schedulerpb.PeerStats.fromPartial({ peer, downSeconds: 1n }));
-      const res = this.coord.onRegionHeartbeat(schedulerpb.RegionHeartbeatRequest.fromPartial({ region: r.region, leader: r.leader, downPeers: down, approximateSize: 10n << 20n }));
+      const pendingPeers = r.region.peers.filter((p) => this.catchingUp.has(p.id));
+      const res = this.coord.onRegionHeartbeat(schedulerpb.RegionHeartbeatRequest.fromPartial({ region: r.region, leader: r.leader, downPeers: down, pendingPeers, approximateSize: 10n << 20n }));
       if (!res.ok) assert.fail(res.error.message);
-      if (res.value.response) this.apply(res.value.response);
+      if (res.value.response) this.receive(res.value.response);
     }
     this.coord.patrol();
     for (let i = 0; i < 20 && this.coord.runSchedulers().length > 0; i++);
@@ -122,4 +139,20 @@ test("simulation: a store dead past max-store-down-time has every replica re-cre
   }
   const ops = sim.coord.operators.finishedOperators();
   assert.ok(ops.some((o) => o.desc === "replace-down-replica" && o.status === "SUCCESS"));
+});
+
+test("simulation: with slow steps (applied 3 rounds late, new peers pending 3 rounds) no region moves back and forth", () => {
+  const sim = new Sim(3, 120, {}, 3);
+  for (let i = 0; i < 5; i++) sim.round();
+  sim.addStore(4n);
+  for (let i = 0; i < 400; i++) sim.round();
+  const moves = sim.coord.operators.finishedOperators().filter((o) => o.kind === "balance-region" && o.status === "SUCCESS");
+  const perRegion = new Map<bigint, number>();
+  for (const o of moves) perRegion.set(o.regionId, (perRegion.get(o.regionId) ?? 0) + 1);
+  const { regions } = sim.counts();
+  const rs = spread(regions);
+  assert.ok(rs.max - rs.min <= Math.ceil(0.1 * rs.max), `region counts ${[...regions].map(([s, n]) => `${s}:${n}`).join(" ")}`);
+  // store 4 needs 90 replicas; every move beyond that is churn
+  assert.ok(moves.length <= 95, `${moves.length} balance moves for 90 needed`);
+  for (const r of sim.regions.values()) assert.equal(r.region.peers.length, 3);
 });
