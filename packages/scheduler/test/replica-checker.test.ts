@@ -51,10 +51,16 @@ test("extra replicas: the one on the store with the most regions goes; the leade
   assert.deepEqual(op2!.steps, [{ kind: "transferLeader", fromStore: 1n, toStore: 2n }, { kind: "removePeer", storeId: 1n }]);
 });
 
-test("pending peers block removing others", () => {
+test("pending peers block removing others; an extra pending peer itself may go", () => {
   const stores = [store(1, 9), store(2, 5), store(3, 5), store(4, 4)];
   const r = region(1, [1, 2, 3, 4], { leader: 2, pending: [4] });
-  assert.equal(checkReplicas(mkCtx(stores, [r]), r), undefined);
+  assert.deepEqual(checkReplicas(mkCtx(stores, [r]), r)!.steps, [{ kind: "removePeer", storeId: 4n }], "not store 1, the fullest");
+  const cfg = mkCtx([], []).config;
+  const down = [store(1, 9, { lastHeartbeatMs: downSince(cfg) }), store(2, 5), store(3, 5), store(4, 4)];
+  const r2 = region(1, [1, 2, 3, 4], { leader: 2, pending: [3] });
+  assert.deepEqual(checkReplicas(mkCtx(down, [r2]), r2)!.steps, [{ kind: "removePeer", storeId: 1n }], "a dead replica may go even while another is pending");
+  const offline = [store(1, 9, { state: metapb.StoreState.Offline }), store(2, 5), store(3, 5), store(4, 4)];
+  assert.deepEqual(checkReplicas(mkCtx(offline, [r2]), r2)!.steps, [{ kind: "removePeer", storeId: 3n }], "a live offline replica waits; the extra pending one goes");
 });
 
 test("a store down past max-store-down-time: its replica is replaced (remove first with voters, add first with learners)", () => {

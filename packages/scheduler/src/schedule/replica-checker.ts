@@ -9,12 +9,12 @@
  *      being caught up next to a dead one would leave the region without a live quorum
  *      (3 peers, 1 dead: adding makes 4 needing 3, with only 2 live until the snapshot lands);
  *   2. fewer replicas than max-replicas: add one on the best store;
- *   3. more than max-replicas: remove the one on the worst store;
+ *   3. more than max-replicas: remove the one on the worst store (a pending one, if any);
  *   4. a stray learner (left by a cancelled operator): promote it if voters are missing and
  *      learners are in use (addLearnerFirst), else remove it.
  *
- * Pending peers block every removal except of a pending peer itself: removing a healthy replica
- * while another is still catching up could leave the region without a quorum.
+ * Pending peers block every removal except of a pending peer itself or of a dead one: removing a
+ * healthy replica while another is still catching up could leave the region without a quorum.
  * Best store: usable, heard from recently, not holding the region; fewest regions, then least
  * data, then most free space. Worst store: most regions, then most data.
  */
@@ -62,7 +62,8 @@ function checkBadReplica(ctx: ScheduleContext, region: RegionInfo): Operator | u
     if (!why) continue;
     const othersPending = region.pendingPeers.some((p) => p.id !== peer.id);
     if (region.region.peers.length > ctx.config.maxReplicas) {
-      if (othersPending) continue;
+      // A dead replica contributes nothing to the quorum: removing it only helps, pending or not.
+      if (othersPending && why !== "down") continue;
       const steps = removePeerSteps(region, peer.storeId);
       if (!steps) continue;
       return newOperator(region, "replica", `remove-${why}-replica`, steps, PRIORITY.high, ctx.view.now);
@@ -92,8 +93,9 @@ function checkMissingReplica(ctx: ScheduleContext, region: RegionInfo): Operator
 
 function checkExtraReplica(ctx: ScheduleContext, region: RegionInfo): Operator | undefined {
   if (region.region.peers.length <= ctx.config.maxReplicas) return undefined;
-  if (region.pendingPeers.length > 0) return undefined;
-  const worst = [...region.region.peers].sort((a, b) => compareWorst(ctx, a, b))[0];
+  // With peers still catching up only one of them may go (e.g. left by a timed-out add).
+  const candidates = region.pendingPeers.length > 0 ? region.region.peers.filter((p) => isPendingPeer(region, p)) : region.region.peers;
+  const worst = [...candidates].sort((a, b) => compareWorst(ctx, a, b))[0];
   if (!worst) return undefined;
   const steps = removePeerSteps(region, worst.storeId);
   if (!steps) return undefined;
