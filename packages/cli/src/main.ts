@@ -14,6 +14,16 @@ import { ctlCas, ctlDelete, ctlDeleteRange, ctlGet, ctlPut, ctlRegions, ctlScan,
 import { runScheduler } from "./commands/scheduler.js";
 import { runStore } from "./commands/store.js";
 import { LOG_LEVELS, type LogLevel } from "./logger.js";
+import type { RegionLimitFlags } from "./region-limits.js";
+
+/** The split flags, on `store` and on `cluster` (which passes them to every store). */
+function regionLimitOptions(cmd: Command): Command {
+  return cmd
+    .option("--region-max-size <size>", "split a region once it is larger than this (B/KiB/MiB/GiB; default 96MiB)")
+    .option("--region-split-size <size>", "size of each piece of a split (default 64MiB, or 2/3 of --region-max-size)")
+    .option("--region-max-keys <n>", "split a region once it holds more keys than this (default 1440000)")
+    .option("--region-split-keys <n>", "keys in each piece of a split (default 960000, or 2/3 of --region-max-keys)");
+}
 
 function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -44,8 +54,8 @@ program
   .addOption(logLevel())
   .action((o: { listen: string; data: string; logLevel: LogLevel }) => runScheduler(o));
 
-program
-  .command("store")
+regionLimitOptions(program
+  .command("store"))
   .description("run one store (region replicas, KV and raft services)")
   .option("--scheduler <host:port>", "scheduler address (comma-separated for several)", "127.0.0.1:2379")
   .option("--listen <host:port>", "gRPC listen address for clients and other stores", "127.0.0.1:20160")
@@ -54,10 +64,12 @@ program
   .option("--advertise <host:port>", "address other stores and clients dial; default: the listen address")
   .option("--initial-stores <n>", "first start of a new cluster: stores that must register before the first region is created (its replicas)", intArg("--initial-stores", 1, 100), 3)
   .addOption(logLevel())
-  .action((o: { scheduler: string; listen: string; data: string; statusListen?: string; advertise?: string; initialStores: number; logLevel: LogLevel }) => runStore(o));
+  .action((o: { scheduler: string; listen: string; data: string; statusListen?: string; advertise?: string; initialStores: number; logLevel: LogLevel } & RegionLimitFlags) =>
+    runStore(o),
+  );
 
-program
-  .command("cluster")
+regionLimitOptions(program
+  .command("cluster"))
   .description("run a scheduler and N stores on this machine as child processes")
   .option("--stores <n>", "number of stores", intArg("--stores", 1, 100), 3)
   .option("--data <dir>", "data directory (scheduler/ and store-N/ inside)", "./data")
@@ -66,7 +78,7 @@ program
   .option("--host <ip>", "loopback or interface address to listen on", "127.0.0.1")
   .option("--ready-timeout <seconds>", "how long to wait for the cluster to serve", intArg("--ready-timeout", 1, 3600), 60)
   .addOption(logLevel())
-  .action((o: { stores: number; data: string; schedulerPort: number; storePort: number; host: string; readyTimeout: number; logLevel: LogLevel }) =>
+  .action((o: { stores: number; data: string; schedulerPort: number; storePort: number; host: string; readyTimeout: number; logLevel: LogLevel } & RegionLimitFlags) =>
     runCluster({ ...o, readyTimeoutMs: o.readyTimeout * 1000 }),
   );
 

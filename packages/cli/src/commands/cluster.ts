@@ -17,8 +17,9 @@ import { fileURLToPath } from "node:url";
 import { RawClient } from "@regionkv/client";
 import { exitWithError } from "../fail.js";
 import type { LogLevel } from "../logger.js";
+import { regionLimitArgs, regionLimitsConfig, type RegionLimitFlags } from "../region-limits.js";
 
-export interface ClusterCommandOptions {
+export interface ClusterCommandOptions extends RegionLimitFlags {
   stores: number;
   data: string;
   schedulerPort: number;
@@ -39,6 +40,11 @@ const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "main
 
 export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   if (!Number.isInteger(opts.stores) || opts.stores < 1 || opts.stores > 100) exitWithError("cluster", new Error(`--stores ${opts.stores}: give a number of stores between 1 and 100`));
+  try {
+    regionLimitsConfig(opts); // bad split flags fail here, not in every store
+  } catch (err) {
+    exitWithError("cluster", err);
+  }
   const dataDir = path.resolve(opts.data);
   fs.mkdirSync(dataDir, { recursive: true });
   const schedulerAddr = `${opts.host}:${opts.schedulerPort}`;
@@ -117,6 +123,7 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
       path.join(dataDir, `store-${i + 1}`),
       "--initial-stores",
       String(Math.min(opts.stores, 3)),
+      ...regionLimitArgs(opts),
     ]);
   }
 

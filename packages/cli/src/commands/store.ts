@@ -2,8 +2,9 @@
 import { startStore } from "@regionkv/server";
 import { exitWithError, onShutdownSignal } from "../fail.js";
 import { makeLogger, type LogLevel } from "../logger.js";
+import { regionLimitsConfig, type RegionLimitFlags } from "../region-limits.js";
 
-export interface StoreCommandOptions {
+export interface StoreCommandOptions extends RegionLimitFlags {
   scheduler: string;
   listen: string;
   data: string;
@@ -16,7 +17,9 @@ export interface StoreCommandOptions {
 export async function runStore(opts: StoreCommandOptions): Promise<void> {
   const log = makeLogger({ level: opts.logLevel, name: "store" });
   try {
+    const raftstore = regionLimitsConfig(opts);
     const store = await startStore({
+      raftstore,
       scheduler: opts.scheduler.split(",").map((s) => s.trim()),
       listen: opts.listen,
       advertise: opts.advertise,
