@@ -190,3 +190,23 @@ test("hot-region reads write rates from heartbeats (bytes_written over the inter
   assert.equal(op?.kind, "hot-region");
   assert.deepEqual(op!.steps, [{ kind: "transferLeader", fromStore: 1n, toStore: 2n }]);
 });
+
+test("patrol spreads the replacements of a dead store's replicas over the live stores", () => {
+  const { coord, core, clock } = setup(5, { maxStoreDownTimeMs: 60_000 });
+  storeHeartbeats(core, [1n, 2n, 3n, 4n, 5n]);
+  for (let i = 0; i < 20; i++) {
+    const r = newRegion(BigInt(i + 1), Buffer.from([i]), Buffer.from([i + 1]), [1n, 2n, 3n], 1n, 3n);
+    mustRespond(coord, heartbeat(r, r.peers[i % 2]));
+  }
+  clock.t += 61_000;
+  storeHeartbeats(core, [1n, 2n, 4n, 5n]);
+  coord.patrol();
+  const targets = new Map<bigint, number>();
+  for (const op of coord.operators.runningOperators()) {
+    const add = op.steps.find((s) => s.kind === "addVoter") as { storeId: bigint } | undefined;
+    if (add) targets.set(add.storeId, (targets.get(add.storeId) ?? 0) + 1);
+  }
+  assert.equal(coord.operators.runningOperators().length, 20);
+  assert.deepEqual([...targets.keys()].sort(), [4n, 5n]);
+  assert.ok(Math.abs(targets.get(4n)! - targets.get(5n)!) <= 1, `targets ${[...targets].map(([s, n]) => `${s}:${n}`).join(" ")}`);
+});

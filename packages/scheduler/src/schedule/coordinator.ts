@@ -112,10 +112,11 @@ export class Coordinator {
     const batch = this.core.scanRegions(this.patrolKey, Buffer.alloc(0), this.config.patrolBatch);
     const last = batch[batch.length - 1];
     this.patrolKey = !last || last.region.endKey.length === 0 || batch.length < this.config.patrolBatch ? Buffer.alloc(0) : last.region.endKey;
-    const ctx = this.context(true);
+    const view = this.buildView();
     for (const region of batch) {
       if (this.operators.has(region.region.id)) continue;
-      const op = checkReplicas(ctx, region);
+      // A context per region: its influence must include the operators added for earlier ones.
+      const op = checkReplicas(this.contextOver(view), region);
       if (op && this.accept(op, now)) this.push(op);
     }
   }
