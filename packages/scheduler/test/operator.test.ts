@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { eraftpb, metapb, schedulerpb } from "@regionkv/proto";
-import { canTransition, checkProgress, Operator, OperatorController, PRIORITY, resolveSchedulerConfig, type OpStatus, type OpStep } from "../src/index.js";
+import { canTransition, checkProgress, Operator, OperatorController, PRIORITY, resolveSchedulerConfig, summarizeOperator, type OpStatus, type OpStep } from "../src/index.js";
 import { NOW, region, withPeers } from "./schedule-helpers.js";
 
 const ALL: OpStatus[] = ["CREATED", "STARTED", "SUCCESS", "CANCELED", "TIMEOUT", "REPLACED", "EXPIRED"];
@@ -70,6 +70,19 @@ test("add learner → promote → transfer leader → remove: each step re-sent 
   assert.equal(c.has(1n), false);
   assert.equal(c.latest(1n), o);
   assert.deepEqual(c.finishedOperators(), [o]);
+  const sum = summarizeOperator(o);
+  assert.deepEqual({ ...sum, createdAtMs: 0, finishedAtMs: 0 }, {
+    regionId: "1",
+    kind: "admin",
+    desc: "test",
+    status: "SUCCESS",
+    step: 4,
+    steps: ["add learner 77 on store 4", "promote learner 77 on store 4", "transfer leader 1→4", "remove peer on store 1"],
+    createdAtMs: 0,
+    finishedAtMs: 0,
+    reason: "",
+  });
+  assert.doesNotThrow(() => JSON.stringify(sum));
 });
 
 test("a step done before it was ever sent still counts; a whole operator already done finishes on the first heartbeat", () => {

@@ -106,6 +106,34 @@ export class Operator {
   }
 }
 
+/** A plain, JSON-friendly summary (for `regionkv ctl operators --json` and logs). */
+export interface OperatorSummary {
+  regionId: string;
+  kind: OpKind;
+  desc: string;
+  status: OpStatus;
+  /** Index of the current step (= steps.length when all are done). */
+  step: number;
+  steps: string[];
+  createdAtMs: number;
+  finishedAtMs: number;
+  reason: string;
+}
+
+export function summarizeOperator(op: Operator): OperatorSummary {
+  return {
+    regionId: String(op.regionId),
+    kind: op.kind,
+    desc: op.desc,
+    status: op.status,
+    step: op.currentStep,
+    steps: op.steps.map(describeStep),
+    createdAtMs: op.createdAtMs,
+    finishedAtMs: op.finishedAtMs,
+    reason: op.reason,
+  };
+}
+
 export function describeStep(s: OpStep): string {
   switch (s.kind) {
     case "transferLeader":
