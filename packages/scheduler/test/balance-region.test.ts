@@ -116,3 +116,21 @@ test("influence: with one move running toward the emptiest store, a second move 
   // without influence store 1 (120) vs store 4 (90) would still differ by 30 > 20; with it 110 vs 100
   assert.equal(scheduleBalanceRegion(ctx), undefined);
 });
+
+test("a move that timed out also rests the region (a failing move is not retried at once); a cancelled one does not", () => {
+  const cfg = { maxReplicas: 3, regionCooldownMs: 10_000 };
+  const stores = [store(1, 20), store(2, 10), store(3, 10), store(4, 0)];
+  const r = region(1, [1, 2, 3], { leader: 2 });
+  const ctx = mkCtx(stores, [r], cfg);
+  const op = scheduleBalanceRegion(ctx)!;
+  ctx.controller.add(op, NOW);
+  ctx.controller.onHeartbeat(r, NOW);
+  ctx.controller.checkTimeouts(NOW + ctx.config.changePeerTimeoutMs + 1);
+  assert.equal(op.status, "TIMEOUT");
+  assert.equal(scheduleBalanceRegion(mkCtx(stores, [r], cfg, { controller: ctx.controller })), undefined);
+  const other = mkCtx(stores, [r], cfg);
+  const op2 = scheduleBalanceRegion(other)!;
+  other.controller.add(op2, NOW);
+  other.controller.cancel(1n, NOW, "test");
+  assert.ok(scheduleBalanceRegion(mkCtx(stores, [r], cfg, { controller: other.controller })));
+});

@@ -10,7 +10,8 @@
  *   checkTimeouts(now) → operators whose region stopped heartbeating: TIMEOUT / EXPIRED
  *
  * Finished operators go to a bounded history (GetOperator, `ctl operators`) and, for balance and
- * hot-region replica moves that succeeded, to the per-region move times that the cooldown reads.
+ * hot-region replica moves that succeeded or timed out, to the per-region move times that the
+ * cooldown reads.
  */
 import type { schedulerpb } from "@regionkv/proto";
 import type { RegionInfo } from "../region-tree.js";
@@ -196,7 +197,8 @@ export class OperatorController {
   private finish(op: Operator, status: OpStatus, now: number, reason = ""): void {
     op.setStatus(status, now, reason);
     if (this.running.get(op.regionId) === op) this.running.delete(op.regionId);
-    if (status === "SUCCESS" && (op.kind === "balance-region" || op.kind === "hot-region") && op.steps.some((s) => s.kind === "addLearner" || s.kind === "addVoter")) {
+    // A move that succeeded — or timed out, so a move that keeps failing is not retried at once.
+    if ((status === "SUCCESS" || status === "TIMEOUT") && (op.kind === "balance-region" || op.kind === "hot-region") && op.steps.some((s) => s.kind === "addLearner" || s.kind === "addVoter")) {
       this.movedAt.delete(op.regionId); // keep the map in time order for the pruning below
       this.movedAt.set(op.regionId, now);
     }

@@ -17,7 +17,7 @@ export interface ScheduleContext {
   hasOperator(regionId: bigint): boolean;
   /** Running operators of `kind`. */
   runningCount(kind: OpKind): number;
-  /** When a balance or hot-region operator last finished moving the region (undefined: never). */
+  /** When a balance or hot-region replica move of the region last succeeded or timed out (undefined: never). */
   lastMovedAtMs(regionId: bigint): number | undefined;
   /** A fresh cluster-unique id for a new peer. */
   allocPeerId(): bigint;
