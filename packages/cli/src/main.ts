@@ -51,8 +51,10 @@ program
   .description("run the scheduler (region map, ids, timestamps)")
   .option("--listen <host:port>", "gRPC listen address", "127.0.0.1:2379")
   .requiredOption("--data <dir>", "data directory (created if missing)")
+  .option("--max-replicas <n>", "replicas of every region", intArg("--max-replicas", 1, 9), 3)
+  .option("--max-store-down-time <duration>", "after this long without a heartbeat a store's replicas are re-created elsewhere (e.g. 30s, 5m, 1h)", "30m")
   .addOption(logLevel())
-  .action((o: { listen: string; data: string; logLevel: LogLevel }) => runScheduler(o));
+  .action((o: { listen: string; data: string; maxReplicas: number; maxStoreDownTime: string; logLevel: LogLevel }) => runScheduler(o));
 
 regionLimitOptions(program
   .command("store"))

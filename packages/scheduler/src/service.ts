@@ -173,7 +173,14 @@ export function createSchedulerService(opts: SchedulerServiceOptions): Scheduler
 
     scanRegions: unary("ScanRegions", schedulerpb.ScanRegionsResponse, (req: schedulerpb.ScanRegionsRequest) => ({
       header: ok(),
-      regions: core.scanRegions(req.startKey, req.endKey, req.limit).map((r) => ({ region: r.region, leader: r.leader, downPeers: r.downPeers, pendingPeers: r.pendingPeers })),
+      regions: core.scanRegions(req.startKey, req.endKey, req.limit).map((r) => ({
+        region: r.region,
+        leader: r.leader,
+        downPeers: r.downPeers,
+        pendingPeers: r.pendingPeers,
+        approximateSize: r.approximateSize,
+        approximateKeys: r.approximateKeys,
+      })),
     })),
 
     askSplit: unary("AskSplit", schedulerpb.AskSplitResponse, (req: schedulerpb.AskSplitRequest) => {

@@ -5,6 +5,7 @@
  */
 import { RawClient } from "@regionkv/client";
 import { metapb } from "@regionkv/proto";
+import { formatSize } from "@regionkv/raftstore";
 import { SchedulerRpcClient, type RegionWithLeader } from "@regionkv/scheduler/client";
 import { exitWithError } from "../fail.js";
 
@@ -119,24 +120,7 @@ export async function ctlStores(opts: CtlOptions & { json: boolean }): Promise<v
     state: STATE_NAMES[st.state] ?? String(st.state),
     regionCount: regions.filter((r) => r.region.peers.some((p) => p.storeId === st.id)).length,
     leaderCount: regions.filter((r) => r.leader?.storeId === st.id).length,
-  }));
-  if (opts.json) {
-    process.stdout.write(JSON.stringify(rows) + "\n");
-    return;
-  }
-  process.stdout.write(table(["ID", "ADDRESS", "STATE", "REGIONS", "LEADERS"], rows.map((r) => [r.id, r.address, r.state, r.regionCount, r.leaderCount])));
-}
-
-export async function ctlRegions(opts: CtlOptions & { json: boolean }): Promise<void> {
-  const regions = await withScheduler("regions", opts, allRegions);
-  const rows = regions.map(({ region, leader }) => ({
-    id: Number(region.id),
-    startKey: region.startKey.toString("hex"),
-    endKey: region.endKey.toString("hex"),
-    version: Number(region.regionEpoch?.version ?? 0n),
-    confVer: Number(region.regionEpoch?.confVer ?? 0n),
-    peers: region.peers.map((p) => ({ id: Number(p.id), storeId: Number(p.storeId) })),
-    leaderStoreId: leader ? Number(leader.storeId) : null,
+    regionSize: regions.filter((r) => r.region.peers.some((p) => p.storeId === st.id)).reduce((n, r) => n + Number(r.approximateSize ?? 0n), 0),
   }));
   if (opts.json) {
     process.stdout.write(JSON.stringify(rows) + "\n");
@@ -144,8 +128,42 @@ export async function ctlRegions(opts: CtlOptions & { json: boolean }): Promise<
   }
   process.stdout.write(
     table(
-      ["ID", "START", "END", "EPOCH", "PEERS (id@store)", "LEADER STORE"],
-      rows.map((r) => [r.id, r.startKey || "-inf", r.endKey || "+inf", `${r.confVer}/${r.version}`, r.peers.map((p) => `${p.id}@${p.storeId}`).join(","), r.leaderStoreId ?? "-"]),
+      ["ID", "ADDRESS", "STATE", "REGIONS", "LEADERS", "REGION SIZE"],
+      rows.map((r) => [r.id, r.address, r.state, r.regionCount, r.leaderCount, formatSize(r.regionSize)]),
+    ),
+  );
+}
+
+export async function ctlRegions(opts: CtlOptions & { json: boolean }): Promise<void> {
+  const regions = await withScheduler("regions", opts, allRegions);
+  const rows = regions.map(({ region, leader, approximateSize, approximateKeys }) => ({
+    id: Number(region.id),
+    startKey: region.startKey.toString("hex"),
+    endKey: region.endKey.toString("hex"),
+    version: Number(region.regionEpoch?.version ?? 0n),
+    confVer: Number(region.regionEpoch?.confVer ?? 0n),
+    peers: region.peers.map((p) => ({ id: Number(p.id), storeId: Number(p.storeId) })),
+    leaderStoreId: leader ? Number(leader.storeId) : null,
+    approximateSize: Number(approximateSize ?? 0n),
+    approximateKeys: Number(approximateKeys ?? 0n),
+  }));
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(rows) + "\n");
+    return;
+  }
+  process.stdout.write(
+    table(
+      ["ID", "START", "END", "EPOCH", "PEERS (id@store)", "LEADER STORE", "SIZE", "KEYS"],
+      rows.map((r) => [
+        r.id,
+        r.startKey || "-inf",
+        r.endKey || "+inf",
+        `${r.confVer}/${r.version}`,
+        r.peers.map((p) => `${p.id}@${p.storeId}`).join(","),
+        r.leaderStoreId ?? "-",
+        formatSize(r.approximateSize),
+        r.approximateKeys,
+      ]),
     ),
   );
 }

@@ -1,18 +1,32 @@
 /** `regionkv scheduler`: the scheduler process. Ready when it accepts requests. */
-import { startSchedulerServer } from "@regionkv/scheduler";
+import { parseDurationMs, startSchedulerServer } from "@regionkv/scheduler";
 import { exitWithError, onShutdownSignal } from "../fail.js";
 import { makeLogger, type LogLevel } from "../logger.js";
 
 export interface SchedulerCommandOptions {
   listen: string;
   data: string;
+  maxReplicas: number;
+  /** A duration: 30s, 5m, 30m, 1h. */
+  maxStoreDownTime: string;
   logLevel: LogLevel;
 }
 
 export async function runScheduler(opts: SchedulerCommandOptions): Promise<void> {
   const log = makeLogger({ level: opts.logLevel, name: "scheduler" });
   try {
-    const server = await startSchedulerServer({ listen: opts.listen, dataDir: opts.data, logger: log });
+    let maxStoreDownTimeMs: number;
+    try {
+      maxStoreDownTimeMs = parseDurationMs(opts.maxStoreDownTime);
+    } catch (err) {
+      throw new Error(`--max-store-down-time: ${(err as Error).message}`, { cause: err });
+    }
+    const server = await startSchedulerServer({
+      listen: opts.listen,
+      dataDir: opts.data,
+      logger: log,
+      scheduling: { maxReplicas: opts.maxReplicas, maxStoreDownTimeMs },
+    });
     log.info({ address: server.address, dataDir: opts.data, clusterId: String(server.core.clusterId) }, "scheduler ready");
     onShutdownSignal(async () => {
       log.info("stopping");

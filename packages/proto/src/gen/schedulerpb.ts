@@ -645,6 +645,10 @@ export interface RegionInfo {
   downPeers: PeerStats[];
   /** Peers reported pending. */
   pendingPeers: Peer[];
+  /** Approximate size of the region's data in bytes, from its last heartbeat. */
+  approximateSize: bigint;
+  /** Approximate number of keys, from its last heartbeat. */
+  approximateKeys: bigint;
 }
 
 /** List regions in key order. */
@@ -4605,7 +4609,14 @@ export const GetRegionByIDRequest: MessageFns<GetRegionByIDRequest> = {
 };
 
 function createBaseRegionInfo(): RegionInfo {
-  return { region: undefined, leader: undefined, downPeers: [], pendingPeers: [] };
+  return {
+    region: undefined,
+    leader: undefined,
+    downPeers: [],
+    pendingPeers: [],
+    approximateSize: 0n,
+    approximateKeys: 0n,
+  };
 }
 
 export const RegionInfo: MessageFns<RegionInfo> = {
@@ -4621,6 +4632,18 @@ export const RegionInfo: MessageFns<RegionInfo> = {
     }
     for (const v of message.pendingPeers) {
       Peer.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.approximateSize !== 0n) {
+      if (BigInt.asUintN(64, message.approximateSize) !== message.approximateSize) {
+        throw new globalThis.Error("value provided for field message.approximateSize of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.approximateSize);
+    }
+    if (message.approximateKeys !== 0n) {
+      if (BigInt.asUintN(64, message.approximateKeys) !== message.approximateKeys) {
+        throw new globalThis.Error("value provided for field message.approximateKeys of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.approximateKeys);
     }
     return writer;
   },
@@ -4670,6 +4693,22 @@ export const RegionInfo: MessageFns<RegionInfo> = {
             message.pendingPeers.push(Peer.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.approximateSize = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.approximateKeys = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4696,6 +4735,16 @@ export const RegionInfo: MessageFns<RegionInfo> = {
         : globalThis.Array.isArray(object?.pending_peers)
         ? object.pending_peers.map((e: any) => Peer.fromJSON(e))
         : [],
+      approximateSize: isSet(object.approximateSize)
+        ? BigInt(object.approximateSize)
+        : isSet(object.approximate_size)
+        ? BigInt(object.approximate_size)
+        : 0n,
+      approximateKeys: isSet(object.approximateKeys)
+        ? BigInt(object.approximateKeys)
+        : isSet(object.approximate_keys)
+        ? BigInt(object.approximate_keys)
+        : 0n,
     };
   },
 
@@ -4713,6 +4762,12 @@ export const RegionInfo: MessageFns<RegionInfo> = {
     if (message.pendingPeers?.length) {
       obj.pendingPeers = message.pendingPeers.map((e) => Peer.toJSON(e));
     }
+    if (message.approximateSize !== 0n) {
+      obj.approximateSize = message.approximateSize.toString();
+    }
+    if (message.approximateKeys !== 0n) {
+      obj.approximateKeys = message.approximateKeys.toString();
+    }
     return obj;
   },
 
@@ -4729,6 +4784,12 @@ export const RegionInfo: MessageFns<RegionInfo> = {
       : undefined;
     message.downPeers = object.downPeers?.map((e) => PeerStats.fromPartial(e)) || [];
     message.pendingPeers = object.pendingPeers?.map((e) => Peer.fromPartial(e)) || [];
+    message.approximateSize = (object.approximateSize !== undefined && object.approximateSize !== null)
+      ? BigInt(object.approximateSize)
+      : 0n;
+    message.approximateKeys = (object.approximateKeys !== undefined && object.approximateKeys !== null)
+      ? BigInt(object.approximateKeys)
+      : 0n;
     return message;
   },
 };

@@ -32,6 +32,9 @@ export interface SchedulerRpcClientOptions {
 export interface RegionWithLeader {
   region: metapb.Region;
   leader: metapb.Peer | undefined;
+  /** From the leader's last heartbeat (scanRegions only). */
+  approximateSize?: bigint;
+  approximateKeys?: bigint;
 }
 
 type Response = { header?: schedulerpb.ResponseHeader | undefined };
@@ -176,7 +179,9 @@ export class SchedulerRpcClient implements SchedulerClient {
       c.scanRegions({ header: this.header(), startKey: toBuffer(startKey), endKey: toBuffer(endKey), limit }, md, o, done),
     );
     const out: RegionWithLeader[] = [];
-    for (const info of r.regions) if (info.region) out.push({ region: info.region, leader: info.leader });
+    for (const info of r.regions) {
+      if (info.region) out.push({ region: info.region, leader: info.leader, approximateSize: info.approximateSize, approximateKeys: info.approximateKeys });
+    }
     return out;
   }
 
