@@ -15,6 +15,14 @@
  *   6. `maxraftlog` > 0 (log GC at that count limit): one second later, on every store,
  *      applied − truncated ≤ 2 × limit.
  *
+ * With `confchange`, a background actor keeps changing the membership of region 1 in EVERY
+ * iteration (TinyKV's confchanger runs only in the first, a quirk of its stop flag): pick a
+ * random store; if it holds a peer and the region has more than MIN_VOTERS, remove it through a
+ * mock-scheduler operator, else if it holds none, add a fresh peer there; wait until the
+ * scheduler shows the change (or give up after CONF_CHANGE_BUDGET ticks, e.g. across a
+ * partition), pause 0..2 ticks, repeat. End checks then also require the replicas of the
+ * current members to agree and every store outside the region to hold no peer and no data.
+ *
  * TinyKV runs clients for 5 s of wall time; here an iteration is `clientTicks` base ticks of
  * 100 ms simulated time, and everything random comes from the seed.
  */
@@ -30,6 +38,8 @@ export interface GenericParams {
   partitions: boolean;
   /** Raft log GC count limit, or -1 for none (TinyKV's 128000 default). */
   maxraftlog: number;
+  /** Change the membership of region 1 all the time (add/remove peers through operators). */
+  confchange?: boolean;
 }
 
 export interface GenericOptions {
@@ -50,6 +60,9 @@ export interface GenericReport {
   snapshotsSent: number;
   messages: number;
   dropped: number;
+  /** Membership changes completed / given up (confchange only). */
+  confChanges: number;
+  confChangesAbandoned: number;
 }
 
 export class LinearizabilityViolation extends ClusterError {
@@ -206,6 +219,94 @@ class Chaos implements Actor {
   }
 }
 
+/** Voters the conf changer keeps at least (TinyKV removes down to one; two keeps quorum loss interesting). */
+const MIN_VOTERS = 2;
+/** Ticks an operator may take before the conf changer moves on (a partition can stall it). */
+const CONF_CHANGE_BUDGET = 100;
+
+/** TinyKV's confchanger: random adds and removes of peers of region 1, one at a time, via operators. */
+class ConfChanger implements Actor {
+  active = true;
+  done = 0;
+  abandoned = 0;
+  private nextAt: number;
+  private waiting: { regionId: number; peerId: bigint; storeId: bigint; add: boolean; until: number } | undefined;
+
+  constructor(private readonly c: Cluster) {
+    this.nextAt = c.ticks + 1;
+  }
+
+  act(): boolean {
+    if (!this.active) return false;
+    const c = this.c;
+    if (this.waiting) {
+      const w = this.waiting;
+      const region = c.scheduler.region(w.regionId);
+      const present = region?.peers.some((p) => p.id === w.peerId && p.storeId === w.storeId) === true;
+      if (present === w.add) {
+        this.done++;
+      } else if (c.ticks < w.until) {
+        return false;
+      } else {
+        this.abandoned++;
+        c.scheduler.cancelOperator(w.regionId);
+        c.note(`confchanger: gave up on ${w.add ? "adding" : "removing"} peer ${w.peerId} on store ${w.storeId}`);
+      }
+      this.waiting = undefined;
+      this.nextAt = c.ticks + Math.floor(c.random() * 3);
+      return false;
+    }
+    if (c.ticks < this.nextAt) return false;
+    const regionId = 1;
+    const region = c.scheduler.region(regionId);
+    if (!region) return false;
+    const storeId = c.storeIds[Math.floor(c.random() * c.storeIds.length)]!;
+    const existing = region.peers.find((p) => Number(p.storeId) === storeId);
+    if (existing && region.peers.length > MIN_VOTERS) {
+      this.waiting = { regionId, peerId: existing.id, storeId: existing.storeId, add: false, until: c.ticks + CONF_CHANGE_BUDGET };
+      c.note(`confchanger: remove peer ${existing.id} on store ${storeId}`);
+      c.scheduler.addOperator(regionId, { kind: "removePeer", peer: existing });
+    } else if (!existing) {
+      const peer = c.allocPeer(storeId);
+      this.waiting = { regionId, peerId: peer.id, storeId: peer.storeId, add: true, until: c.ticks + CONF_CHANGE_BUDGET };
+      c.note(`confchanger: add peer ${peer.id} on store ${storeId}`);
+      c.scheduler.addOperator(regionId, { kind: "addPeer", peer });
+    } else {
+      this.nextAt = c.ticks + Math.floor(c.random() * 3);
+    }
+    return false;
+  }
+
+  stop(): void {
+    this.active = false;
+    if (this.waiting) this.c.scheduler.cancelOperator(this.waiting.regionId);
+    this.waiting = undefined;
+  }
+}
+
+/**
+ * Every running store outside the region (as its leader sees it) eventually holds no peer of it
+ * and none of its data: removed peers destroy themselves and their data is deleted.
+ */
+export async function mustHaveNoStrayPeers(c: Cluster, regionId: number): Promise<void> {
+  const stray = (): string | undefined => {
+    const lead = c.currentLeader(regionId);
+    if (!lead) return "no leader";
+    const region = c.runningStore(Number(lead.storeId))!.peers.get(regionId)!.region;
+    for (const id of c.storeIds) {
+      if (!c.runningStore(id) || region.peers.some((p) => Number(p.storeId) === id)) continue;
+      if (c.runningStore(id)!.peers.has(regionId)) return `store ${id} still has a peer of region ${regionId}, which no longer includes it`;
+      const left = c.withEngine(id, (e) => e.scan("default", region.startKey, region.endKey, { limit: 1 }));
+      if (left.length > 0) return `store ${id} still holds data of region ${regionId} (e.g. ${left[0]!.key.toString()}) after its peer was removed`;
+    }
+    return undefined;
+  };
+  let why: string | undefined;
+  await c.drive([], () => (why = stray()) === undefined, 150, `waiting for removed peers of region ${regionId} to go`).catch((e: unknown) => {
+    throw new ClusterError(`${why ?? ""}: ${e instanceof Error ? e.message : String(e)}`);
+  });
+}
+
 /**
  * Run GenericTest on a fresh 5-store cluster. Throws (ClusterError, LinearizabilityViolation) on
  * any violated check; the caller adds the replay command.
@@ -216,7 +317,7 @@ export async function genericTest(p: GenericParams, o: GenericOptions): Promise<
   const config = p.maxraftlog > 0 ? { raftLogGcCountLimit: p.maxraftlog } : {};
   const c = Cluster.start({ seed: o.seed, stores: 5, config, ...(o.trace ? { trace: o.trace } : {}) });
   const electionTicks = c.config.raftElectionTimeoutTicks!;
-  const report: GenericReport = { puts: 0, scans: 0, ticks: 0, elections: 0, snapshotsSent: 0, messages: 0, dropped: 0 };
+  const report: GenericReport = { puts: 0, scans: 0, ticks: 0, elections: 0, snapshotsSent: 0, messages: 0, dropped: 0, confChanges: 0, confChangesAbandoned: 0 };
   try {
     // TinyKV waits two election timeouts for a first leader.
     await c.tick(2 * electionTicks);
@@ -226,9 +327,14 @@ export async function genericTest(p: GenericParams, o: GenericOptions): Promise<
       const chaos = new Chaos(c, p, electionTicks);
       const actors: Actor[] = [...clients];
       if (p.unreliable || p.partitions) actors.push(chaos);
+      const confChanger = new ConfChanger(c);
+      if (p.confchange) actors.push(confChanger);
       await c.runFor(clientTicks, actors);
 
-      // Stop the clients and the chaos; heal; let the clients finish their last request.
+      // Stop the clients, the conf changer and the chaos; heal; let the clients finish their last request.
+      confChanger.stop();
+      report.confChanges += confChanger.done;
+      report.confChangesAbandoned += confChanger.abandoned;
       chaos.active = false;
       for (const cl of clients) cl.stopping = true;
       if (p.unreliable || p.partitions) {
@@ -250,6 +356,7 @@ export async function genericTest(p: GenericParams, o: GenericOptions): Promise<
         mustHoldClientKeys(cl.id, cl.acked, got, `iteration ${it} end check`);
       }
       await c.mustReplicasConverge(1);
+      if (p.confchange) await mustHaveNoStrayPeers(c, 1);
       for (const cl of clients) {
         report.puts += cl.puts;
         report.scans += cl.scans;

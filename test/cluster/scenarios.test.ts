@@ -1,6 +1,7 @@
 /**
- * TinyKV's 2B/2C raftstore scenarios on the deterministic in-process cluster (see README.md):
- * every GenericTest instance without conf change or split, OnePartition2B and OneSnapshot2C,
+ * TinyKV's 2B/2C/3B raftstore scenarios on the deterministic in-process cluster (see README.md):
+ * every GenericTest instance without split, OnePartition2B, OneSnapshot2C and the 3B
+ * membership scenarios,
  * each for several seeds. A failure names the seed and the command that replays it.
  *
  * Seeds: CLUSTER_SEEDS=1,2,3 (the default); more seeds: scripts/cluster-soak.sh.
@@ -35,6 +36,12 @@ const CLAIMS: Record<string, string> = {
   OneSnapshot2C: "an isolated store behind the compacted log is caught up by a snapshot (lock CF, a delete included) and keeps it over a restart",
   TransferLeader3B: "leadership moves to each of the five peers in turn on request",
   BasicConfChange3B: "operators shrink the region to one peer and grow it back; removed peers' data is deleted, a store takes a peer again (same id, new id) and is caught up by snapshot",
+  ConfChangeRecover3B: "one client while peers are added and removed all the time, and every store restarts: nothing acknowledged is lost, removed stores keep no data",
+  ConfChangeRecoverManyClients3B: "twenty clients under constant membership change and restarts",
+  ConfChangeUnreliable3B: "membership change under accumulating message loss: reads stay linearizable, re-sent operator steps are harmless",
+  ConfChangeUnreliableRecover3B: "membership change, message loss and restarts together",
+  ConfChangeSnapshotUnreliableRecover3B: "membership change with log GC: new peers catch up by snapshot under loss and restarts",
+  ConfChangeSnapshotUnreliableRecoverConcurrentPartition3B: "membership change, log GC, loss, partitions and restarts: nothing acknowledged is lost",
   ConfChangeRemoveLeader3B: "removing the leader, also of a two-peer group, never wedges the region and the removed store sees no later write",
 };
 

@@ -1,6 +1,7 @@
 /**
- * The scenario table: TinyKV's 2B/2C GenericTest instances without conf change or split
- * (tinykv.md §5.4) plus TestOnePartition2B and TestOneSnapshot2C (§5.5). The CI test file,
+ * The scenario table: TinyKV's 2B/2C/3B GenericTest instances without split (tinykv.md §5.4)
+ * plus TestOnePartition2B, TestOneSnapshot2C, TestTransferLeader3B, TestBasicConfChange3B and
+ * TestConfChangeRemoveLeader3B (§5.5). The CI test file,
  * replay.ts and the soak all run scenarios from here by name and seed, so a failure anywhere
  * replays with the same command.
  */
@@ -21,13 +22,14 @@ export interface Scenario {
   run(r: ScenarioRun): Promise<string>;
 }
 
-const generic = (name: string, nclients: number, unreliable: boolean, crash: boolean, partitions: boolean, maxraftlog: number): Scenario => {
-  const p: GenericParams = { nclients, unreliable, crash, partitions, maxraftlog };
+const generic = (name: string, nclients: number, unreliable: boolean, crash: boolean, partitions: boolean, maxraftlog: number, confchange = false): Scenario => {
+  const p: GenericParams = { nclients, unreliable, crash, partitions, maxraftlog, confchange };
   return {
     name,
     async run(r) {
       const rep = await genericTest(p, { seed: r.seed, ...(r.clientTicks ? { clientTicks: r.clientTicks } : {}), ...(r.trace ? { trace: r.trace } : {}) });
-      return `${rep.puts} puts, ${rep.scans} scans, ${rep.ticks} ticks, ${rep.messages} messages (${rep.dropped} dropped), ${rep.snapshotsSent} snapshots sent`;
+      const cc = confchange ? `, ${rep.confChanges} conf changes (${rep.confChangesAbandoned} given up)` : "";
+      return `${rep.puts} puts, ${rep.scans} scans, ${rep.ticks} ticks, ${rep.messages} messages (${rep.dropped} dropped), ${rep.snapshotsSent} snapshots sent${cc}`;
     },
   };
 };
@@ -49,6 +51,13 @@ export const SCENARIOS: readonly Scenario[] = [
   generic("SnapshotUnreliable2C",                                5,  true,  false, false, 100),
   generic("SnapshotUnreliableRecover2C",                         5,  true,  true,  false, 100),
   generic("SnapshotUnreliableRecoverConcurrentPartition2C",      5,  true,  true,  true,  100),
+  //                                                            clients unrel  crash  parts  maxraftlog confchange
+  generic("ConfChangeRecover3B",                                 1,  false, true,  false, -1,  true),
+  generic("ConfChangeRecoverManyClients3B",                      20, false, true,  false, -1,  true),
+  generic("ConfChangeUnreliable3B",                              5,  true,  false, false, -1,  true),
+  generic("ConfChangeUnreliableRecover3B",                       5,  true,  true,  false, -1,  true),
+  generic("ConfChangeSnapshotUnreliableRecover3B",               5,  true,  true,  false, 100, true),
+  generic("ConfChangeSnapshotUnreliableRecoverConcurrentPartition3B", 5, true, true, true, 100, true),
   { name: "OnePartition2B", run: async (r) => onePartition(r.seed, r.trace) },
   { name: "OneSnapshot2C", run: async (r) => oneSnapshot(r.seed, r.trace) },
   { name: "TransferLeader3B", run: async (r) => transferLeader(r.seed, r.trace) },

@@ -30,6 +30,9 @@ import type { ProposalFailure, RegionError } from "./region-error.js";
 import { checkKeyInRegion, checkRegionEpoch, epochOf, isEpochStale, keysOf } from "./region-util.js";
 import type { StoreContext } from "./store-context.js";
 
+/** Election timeouts of silence after which an uninitialized peer destroys itself. */
+const UNINITIALIZED_SILENCE_TIMEOUTS = 3;
+
 /** A Ready taken from raft, waiting for the group commit, the apply and advance. */
 export interface PendingReady {
   rd: Ready;
@@ -52,6 +55,8 @@ export class Peer {
   stopped = false;
   /** Destroyed (tombstone written): the store takes it out once it reads `peerDestroyed`. */
   destroyed = false;
+  /** Raft ticks since a message for this peer arrived (an uninitialized peer nobody talks to is stale). */
+  private silentTicks = 0;
   /** Bytes written since the last split check (the split checker runs again once it grows). */
   sizeDiffHint = 0;
   approximateSize: number | undefined;
@@ -189,6 +194,7 @@ export class Peer {
       }
       return;
     }
+    this.silentTicks = 0;
     if (m.message.msgType === eraftpb.MessageType.MsgSnapshot && !this.acceptSnapshot(m)) return;
     if (m.fromPeer) this.peerCache.set(Number(m.fromPeer.id), m.fromPeer);
     let raftMsg;
@@ -248,6 +254,12 @@ export class Peer {
       case PeerTick.Raft:
         this.raw.tick();
         this.expireProposals();
+        // A peer created by a message and then removed before its snapshot arrived hears from
+        // nobody again (it is in no one's configuration and cannot campaign): it goes. If it is
+        // still wanted, the leader's next heartbeat creates it again.
+        if (!this.isInitialized && ++this.silentTicks > UNINITIALIZED_SILENCE_TIMEOUTS * this.ctx.cfg.raftElectionTimeoutTicks) {
+          this.destroy(`uninitialized and unheard of for ${this.silentTicks} ticks`);
+        }
         return;
       case PeerTick.RaftLogGc:
         this.onRaftLogGcTick();
@@ -563,11 +575,13 @@ export class Peer {
   destroy(why: string): void {
     if (this.destroyed) return;
     this.ctx.log.info({ regionId: this.regionId, peerId: this.peerId, why }, "destroying peer");
-    const wb = new WriteBatch();
-    wb.clearRaftMeta(this.regionId);
-    wb.setRegionState(this.regionId, { state: raft_serverpb.PeerState.Tombstone, region: this.region });
-    this.ctx.engine.write(wb, { sync: true });
+    // An uninitialized peer has no data, log or region state, only its hard state: that stays,
+    // so a vote it cast is remembered by whichever peer of the region this store gets next.
     if (this.isInitialized) {
+      const wb = new WriteBatch();
+      wb.clearRaftMeta(this.regionId);
+      wb.setRegionState(this.regionId, { state: raft_serverpb.PeerState.Tombstone, region: this.region });
+      this.ctx.engine.write(wb, { sync: true });
       this.ctx.schedule({ worker: "region", kind: "destroy", regionId: this.regionId, startKey: this.region.startKey, endKey: this.region.endKey });
     }
     this.stop();

@@ -121,10 +121,19 @@ export class RaftStore {
     return this.ctx.engine;
   }
 
-  /** Create a peer for every region of this store that is not a tombstone. */
+  /**
+   * Create a peer for every region of this store that is not a tombstone. A tombstone stays one;
+   * its data range is deleted again (the deletion queued before a crash may not have run), unless
+   * a live region here has taken the range since.
+   */
   private loadPeers(): void {
+    const tombstones: metapb.Region[] = [];
     for (const [regionId, state] of this.engine.allRegionStates()) {
-      if (state.state === raft_serverpb.PeerState.Tombstone || !state.region) continue;
+      if (state.state === raft_serverpb.PeerState.Tombstone) {
+        if (state.region && state.region.peers.length > 0) tombstones.push(state.region);
+        continue;
+      }
+      if (!state.region) continue;
       const me = state.region.peers.find((p) => p.storeId === this.storeId);
       if (!me) {
         this.log.warn({ regionId }, "region state has no peer on this store; skipped");
@@ -132,6 +141,9 @@ export class RaftStore {
       }
       this.addPeer(new Peer(this.ctx, state.region, Number(me.id)));
     }
+    // Checked against live regions only (nothing is pending yet), then queued.
+    const stale = tombstones.filter((t) => this.rangeConflict(Number(t.id), t.startKey, t.endKey) === undefined);
+    for (const t of stale) this.ctx.schedule({ worker: "region", kind: "destroy", regionId: Number(t.id), startKey: t.startKey, endKey: t.endKey });
     this.metrics.regionCount.set(this.peers.size);
     this.log.info({ regions: this.peers.size }, "peers loaded");
   }

@@ -118,6 +118,8 @@ export interface ClusterOptions {
   config?: Partial<RaftstoreConfig>;
   /** The bootstrap region (default: all stores, whole key space). */
   region?: metapb.Region;
+  /** Stores whose engine gets the bootstrap region (default: every store); the others start empty. */
+  bootstrapOn?: number[];
   seed?: number;
 }
 
@@ -165,7 +167,7 @@ export class TestCluster {
       this.dirs.set(id, dir);
       const e = Engine.open(dir);
       bootstrapStore(e, 1n, BigInt(id));
-      prepareBootstrapRegion(e, this.region);
+      if (!opts.bootstrapOn || opts.bootstrapOn.includes(id)) prepareBootstrapRegion(e, this.region);
       this.engines.set(id, e);
     }
     for (const id of storeIds) this.startStore(id);
