@@ -10,7 +10,21 @@
 import * as grpc from "@grpc/grpc-js";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { runCluster } from "./commands/cluster.js";
-import { ctlCas, ctlDelete, ctlDeleteRange, ctlGet, ctlPut, ctlRegions, ctlScan, ctlStores, type CtlOptions } from "./commands/ctl.js";
+import {
+  ctlCas,
+  ctlDelete,
+  ctlDeleteRange,
+  ctlGet,
+  ctlOperator,
+  ctlOperators,
+  ctlPut,
+  ctlRegion,
+  ctlRegions,
+  ctlScan,
+  ctlStoreRemove,
+  ctlStores,
+  type CtlOptions,
+} from "./commands/ctl.js";
 import { runScheduler } from "./commands/scheduler.js";
 import { runStore } from "./commands/store.js";
 import { LOG_LEVELS, type LogLevel } from "./logger.js";
@@ -124,5 +138,30 @@ ctl
   );
 ctl.command("stores").description("list the stores").option("--json", "JSON output", false).action((o: { json: boolean }) => ctlStores({ ...ctlOpts(), ...o }));
 ctl.command("regions").description("list the regions").option("--json", "JSON output", false).action((o: { json: boolean }) => ctlRegions({ ...ctlOpts(), ...o }));
+
+ctl
+  .command("region <key>")
+  .description("the region holding a key")
+  .option("--json", "JSON output", false)
+  .action((key: string, o: { json: boolean }) => ctlRegion(key, { ...ctlOpts(), ...o }));
+ctl.command("add-peer <region-id> <store-id>").description("add a replica of a region on a store").action((r: string, s: string) => ctlOperator("add-peer", r, [s], ctlOpts()));
+ctl.command("remove-peer <region-id> <store-id>").description("remove a region's replica from a store").action((r: string, s: string) => ctlOperator("remove-peer", r, [s], ctlOpts()));
+ctl
+  .command("transfer-leader <region-id> <store-id>")
+  .description("move a region's leader to its replica on a store")
+  .action((r: string, s: string) => ctlOperator("transfer-leader", r, [s], ctlOpts()));
+ctl.command("split <region-id> <key...>").description("split a region at keys").action((r: string, keys: string[]) => ctlOperator("split", r, keys, ctlOpts()));
+ctl
+  .command("operators")
+  .description("running operators (and recently finished ones)")
+  .option("--finished <n>", "also list this many finished operators", intArg("--finished", 0, 1000), 20)
+  .option("--json", "JSON output", false)
+  .action((o: { finished: number; json: boolean }) => ctlOperators({ ...ctlOpts(), ...o }));
+ctl
+  .command("store")
+  .description("store administration")
+  .command("remove <store-id>")
+  .description("drain a store: its replicas move away, then it becomes a Tombstone")
+  .action((id: string) => ctlStoreRemove(id, ctlOpts()));
 
 await program.parseAsync(process.argv);

@@ -21,7 +21,8 @@ import { classifyFailure, OpenStreams, type ServiceContext } from "./service-con
 import { checkRequestHeader, errorHeader, okHeader, required } from "./service-header.js";
 import { allocSplitIds } from "./split-ids.js";
 import { tsoStreamHandler } from "./tso-stream.js";
-import { Coordinator } from "./schedule/coordinator.js";
+import { Coordinator, type ManualOperator } from "./schedule/coordinator.js";
+import type { Operator } from "./schedule/operator.js";
 import type { SchedulerConfig } from "./schedule/config.js";
 import type { OpStatus } from "./schedule/operator.js";
 
@@ -202,6 +203,47 @@ export function createSchedulerService(opts: SchedulerServiceOptions): Scheduler
       return { header: ok(), regionId: op.regionId, desc: op.describe(), status: wireStatus(op.status), kind: op.kind };
     }),
 
+    addOperator: unary("AddOperator", schedulerpb.AddOperatorResponse, (req: schedulerpb.AddOperatorRequest) => {
+      const op = required(req.op, "AddOperatorRequest.op");
+      let manual: ManualOperator;
+      switch (op.$case) {
+        case "addPeerStoreId":
+          manual = { kind: "add-peer", regionId: req.regionId, storeId: op.value };
+          break;
+        case "removePeerStoreId":
+          manual = { kind: "remove-peer", regionId: req.regionId, storeId: op.value };
+          break;
+        case "transferLeaderStoreId":
+          manual = { kind: "transfer-leader", regionId: req.regionId, storeId: op.value };
+          break;
+        case "split":
+          manual = { kind: "split", regionId: req.regionId, keys: op.value.keys };
+          break;
+        default: {
+          const never: never = op;
+          throw new SchedulerError("InvalidArgument", `unknown operator ${JSON.stringify(never)}`);
+        }
+      }
+      const r = coordinator.addManualOperator(manual);
+      if (!r.ok) throw r.error;
+      return { header: ok(), operator: operatorInfo(r.value) };
+    }),
+
+    listOperators: unary("ListOperators", schedulerpb.ListOperatorsResponse, (req: schedulerpb.ListOperatorsRequest) => {
+      const finished = coordinator.operators.finishedOperators();
+      return {
+        header: ok(),
+        running: coordinator.operators.runningOperators().map(operatorInfo),
+        finished: req.finishedLimit === 0 ? [] : finished.slice(Math.max(0, finished.length - req.finishedLimit)).reverse().map(operatorInfo),
+      };
+    }),
+
+    removeStore: unary("RemoveStore", schedulerpb.RemoveStoreResponse, (req: schedulerpb.RemoveStoreRequest) => {
+      const r = coordinator.removeStore(req.storeId);
+      if (!r.ok) throw r.error;
+      return { header: ok(), store: r.value };
+    }),
+
     getGcSafePoint: unary("GetGCSafePoint", schedulerpb.GetGCSafePointResponse, () => ({ header: ok(), safePoint: core.getGcSafePoint() })),
 
     updateGcSafePoint: unary("UpdateGCSafePoint", schedulerpb.UpdateGCSafePointResponse, (req: schedulerpb.UpdateGCSafePointRequest) => {
@@ -235,4 +277,18 @@ export function wireStatus(s: OpStatus): schedulerpb.OperatorStatus {
       throw new Error(`unknown operator status ${String(never)}`);
     }
   }
+}
+
+/** An operator as the wire lists it. */
+function operatorInfo(op: Operator): schedulerpb.OperatorInfo {
+  return {
+    regionId: op.regionId,
+    kind: op.kind,
+    desc: op.describe(),
+    status: wireStatus(op.status),
+    currentStep: op.currentStep,
+    createdAtMs: BigInt(op.createdAtMs),
+    finishedAtMs: BigInt(op.finishedAtMs),
+    reason: op.reason,
+  };
 }

@@ -4,7 +4,7 @@
  * prints nothing and exits 1, like a failed lookup in any shell tool.
  */
 import { RawClient } from "@regionkv/client";
-import { metapb } from "@regionkv/proto";
+import { metapb, schedulerpb } from "@regionkv/proto";
 import { formatSize } from "@regionkv/raftstore";
 import { SchedulerRpcClient, type RegionWithLeader } from "@regionkv/scheduler/client";
 import { exitWithError } from "../fail.js";
@@ -172,4 +172,85 @@ function table(head: string[], rows: Array<Array<string | number>>): string {
   const cells = [head, ...rows.map((r) => r.map(String))];
   const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   return cells.map((r) => r.map((c, i) => (c ?? "").padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+function bigId(text: string, what: string): bigint {
+  if (!/^\d+$/.test(text) || text === "0") throw new Error(`${what} ${JSON.stringify(text)} is not an id (a whole number ≥ 1; see \`regionkv ctl regions\` / \`stores\`)`);
+  return BigInt(text);
+}
+
+const OP_STATUS: Record<number, string> = {
+  [schedulerpb.OperatorStatus.SUCCESS]: "SUCCESS",
+  [schedulerpb.OperatorStatus.TIMEOUT]: "TIMEOUT",
+  [schedulerpb.OperatorStatus.CANCEL]: "CANCEL",
+  [schedulerpb.OperatorStatus.REPLACE]: "REPLACE",
+  [schedulerpb.OperatorStatus.RUNNING]: "RUNNING",
+};
+
+function operatorRow(o: schedulerpb.OperatorInfo) {
+  return {
+    regionId: Number(o.regionId),
+    kind: o.kind,
+    status: OP_STATUS[o.status] ?? String(o.status),
+    desc: o.desc,
+    step: o.currentStep,
+    createdAt: new Date(Number(o.createdAtMs)).toISOString(),
+    finishedAt: o.finishedAtMs === 0n ? null : new Date(Number(o.finishedAtMs)).toISOString(),
+    reason: o.reason || null,
+  };
+}
+
+/** `add-peer`, `remove-peer`, `transfer-leader` (region id, store id) and `split` (region id, keys). */
+export async function ctlOperator(kind: "add-peer" | "remove-peer" | "transfer-leader" | "split", region: string, args: string[], opts: CtlOptions): Promise<void> {
+  const info = await withScheduler(kind, opts, async (s) => {
+    const regionId = bigId(region, "region");
+    if (kind === "split") {
+      if (args.length === 0) throw new Error("give at least one split key");
+      return s.addOperator(regionId, { kind, keys: args.map((k) => decode(k, opts, "split key")) });
+    }
+    return s.addOperator(regionId, { kind, storeId: bigId(args[0] ?? "", "store") });
+  });
+  process.stdout.write(info ? `operator added: region ${info.regionId}: ${info.desc}\n` : "operator added\n");
+}
+
+export async function ctlOperators(opts: CtlOptions & { json: boolean; finished: number }): Promise<void> {
+  const { running, finished } = await withScheduler("operators", opts, (s) => s.listOperators(opts.finished));
+  const rows = [...running, ...finished].map(operatorRow);
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(rows) + "\n");
+    return;
+  }
+  if (rows.length === 0) {
+    process.stdout.write("no operators\n");
+    return;
+  }
+  process.stdout.write(table(["REGION", "KIND", "STATUS", "STEP", "STEPS", "REASON"], rows.map((r) => [r.regionId, r.kind, r.status, r.step, r.desc, r.reason ?? ""])));
+}
+
+export async function ctlRegion(key: string, opts: CtlOptions & { json: boolean }): Promise<void> {
+  const r = await withScheduler("region", opts, (s) => s.getRegion(decode(key, opts, "key")));
+  if (!r) {
+    process.stderr.write(`no region is known for key ${JSON.stringify(key)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const row = {
+    id: Number(r.region.id),
+    startKey: r.region.startKey.toString("hex"),
+    endKey: r.region.endKey.toString("hex"),
+    version: Number(r.region.regionEpoch?.version ?? 0n),
+    confVer: Number(r.region.regionEpoch?.confVer ?? 0n),
+    peers: r.region.peers.map((p) => ({ id: Number(p.id), storeId: Number(p.storeId) })),
+    leaderStoreId: r.leader ? Number(r.leader.storeId) : null,
+  };
+  if (opts.json) process.stdout.write(JSON.stringify(row) + "\n");
+  else
+    process.stdout.write(
+      `region ${row.id} [${row.startKey || "-inf"}, ${row.endKey || "+inf"}) epoch ${row.confVer}/${row.version} peers ${row.peers.map((p) => `${p.id}@${p.storeId}`).join(",")} leader store ${row.leaderStoreId ?? "-"}\n`,
+    );
+}
+
+export async function ctlStoreRemove(store: string, opts: CtlOptions): Promise<void> {
+  const s = await withScheduler("store remove", opts, (c) => c.removeStore(bigId(store, "store")));
+  process.stdout.write(`store ${store} is ${s ? (STATE_NAMES[s.state] ?? String(s.state)) : "being removed"}: its replicas move to other stores, then it becomes a Tombstone (watch with \`regionkv ctl stores\`)\n`);
 }

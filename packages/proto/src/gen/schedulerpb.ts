@@ -861,6 +861,107 @@ export interface GetOperatorResponse {
   kind: string;
 }
 
+/** A manual operator. */
+export interface AddOperatorRequest {
+  /** Header. */
+  header?:
+    | RequestHeader
+    | undefined;
+  /** The region. */
+  regionId: bigint;
+  op?:
+    | //
+    /** Add a replica on this store. */
+    { $case: "addPeerStoreId"; value: bigint }
+    | //
+    /** Remove the replica on this store. */
+    { $case: "removePeerStoreId"; value: bigint }
+    | //
+    /** Move the leader to the replica on this store. */
+    { $case: "transferLeaderStoreId"; value: bigint }
+    | //
+    /** Split at these keys (each inside the region). */
+    { $case: "split"; value: SplitKeys }
+    | undefined;
+}
+
+/** Keys to split a region at. */
+export interface SplitKeys {
+  /** The split keys, ascending. */
+  keys: Buffer[];
+}
+
+/** Result of AddOperator. */
+export interface AddOperatorResponse {
+  /** Header; OPERATOR_REJECTED-style errors say why (unknown region, busy region, bad store). */
+  header?:
+    | ResponseHeader
+    | undefined;
+  /** The operator as created. */
+  operator?: OperatorInfo | undefined;
+}
+
+/** One operator, for listings. */
+export interface OperatorInfo {
+  /** The region. */
+  regionId: bigint;
+  /** What created it (e.g. "replica", "balance-region", "admin"). */
+  kind: string;
+  /** Its steps, human-readable. */
+  desc: string;
+  /** Status. */
+  status: OperatorStatus;
+  /** Index of the step in progress. */
+  currentStep: number;
+  /** When it was created / finished (scheduler clock, ms since the epoch; 0 = not finished). */
+  createdAtMs: bigint;
+  finishedAtMs: bigint;
+  /** Why it ended, if it did not succeed. */
+  reason: string;
+}
+
+/** List operators. */
+export interface ListOperatorsRequest {
+  /** Header. */
+  header?:
+    | RequestHeader
+    | undefined;
+  /** Also return up to this many recently finished operators (0 = running ones only). */
+  finishedLimit: number;
+}
+
+/** The operators. */
+export interface ListOperatorsResponse {
+  /** Header. */
+  header?:
+    | ResponseHeader
+    | undefined;
+  /** Running operators. */
+  running: OperatorInfo[];
+  /** Recently finished operators, newest first. */
+  finished: OperatorInfo[];
+}
+
+/** Drain and remove a store. */
+export interface RemoveStoreRequest {
+  /** Header. */
+  header?:
+    | RequestHeader
+    | undefined;
+  /** The store. */
+  storeId: bigint;
+}
+
+/** Result of RemoveStore. */
+export interface RemoveStoreResponse {
+  /** Header. */
+  header?:
+    | ResponseHeader
+    | undefined;
+  /** The store, now Offline (or already Offline). */
+  store?: Store | undefined;
+}
+
 function createBaseRequestHeader(): RequestHeader {
   return { clusterId: 0n };
 }
@@ -6801,6 +6902,948 @@ export const GetOperatorResponse: MessageFns<GetOperatorResponse> = {
   },
 };
 
+function createBaseAddOperatorRequest(): AddOperatorRequest {
+  return { header: undefined, regionId: 0n, op: undefined };
+}
+
+export const AddOperatorRequest: MessageFns<AddOperatorRequest> = {
+  encode(message: AddOperatorRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      RequestHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.regionId !== 0n) {
+      if (BigInt.asUintN(64, message.regionId) !== message.regionId) {
+        throw new globalThis.Error("value provided for field message.regionId of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.regionId);
+    }
+    switch (message.op?.$case) {
+      case "addPeerStoreId":
+        if (BigInt.asUintN(64, message.op.value) !== message.op.value) {
+          throw new globalThis.Error("value provided for field message.op.value of type uint64 too large");
+        }
+        writer.uint32(24).uint64(message.op.value);
+        break;
+      case "removePeerStoreId":
+        if (BigInt.asUintN(64, message.op.value) !== message.op.value) {
+          throw new globalThis.Error("value provided for field message.op.value of type uint64 too large");
+        }
+        writer.uint32(32).uint64(message.op.value);
+        break;
+      case "transferLeaderStoreId":
+        if (BigInt.asUintN(64, message.op.value) !== message.op.value) {
+          throw new globalThis.Error("value provided for field message.op.value of type uint64 too large");
+        }
+        writer.uint32(40).uint64(message.op.value);
+        break;
+      case "split":
+        SplitKeys.encode(message.op.value, writer.uint32(50).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddOperatorRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddOperatorRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = RequestHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.regionId = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.op = { $case: "addPeerStoreId", value: reader.uint64() as bigint };
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.op = { $case: "removePeerStoreId", value: reader.uint64() as bigint };
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.op = { $case: "transferLeaderStoreId", value: reader.uint64() as bigint };
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.op = { $case: "split", value: SplitKeys.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddOperatorRequest {
+    return {
+      header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
+      regionId: isSet(object.regionId)
+        ? BigInt(object.regionId)
+        : isSet(object.region_id)
+        ? BigInt(object.region_id)
+        : 0n,
+      op: isSet(object.addPeerStoreId)
+        ? { $case: "addPeerStoreId", value: BigInt(object.addPeerStoreId) }
+        : isSet(object.add_peer_store_id)
+        ? { $case: "addPeerStoreId", value: BigInt(object.add_peer_store_id) }
+        : isSet(object.removePeerStoreId)
+        ? { $case: "removePeerStoreId", value: BigInt(object.removePeerStoreId) }
+        : isSet(object.remove_peer_store_id)
+        ? { $case: "removePeerStoreId", value: BigInt(object.remove_peer_store_id) }
+        : isSet(object.transferLeaderStoreId)
+        ? { $case: "transferLeaderStoreId", value: BigInt(object.transferLeaderStoreId) }
+        : isSet(object.transfer_leader_store_id)
+        ? { $case: "transferLeaderStoreId", value: BigInt(object.transfer_leader_store_id) }
+        : isSet(object.split)
+        ? { $case: "split", value: SplitKeys.fromJSON(object.split) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: AddOperatorRequest): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = RequestHeader.toJSON(message.header);
+    }
+    if (message.regionId !== 0n) {
+      obj.regionId = message.regionId.toString();
+    }
+    if (message.op?.$case === "addPeerStoreId") {
+      obj.addPeerStoreId = message.op.value.toString();
+    } else if (message.op?.$case === "removePeerStoreId") {
+      obj.removePeerStoreId = message.op.value.toString();
+    } else if (message.op?.$case === "transferLeaderStoreId") {
+      obj.transferLeaderStoreId = message.op.value.toString();
+    } else if (message.op?.$case === "split") {
+      obj.split = SplitKeys.toJSON(message.op.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddOperatorRequest>): AddOperatorRequest {
+    return AddOperatorRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddOperatorRequest>): AddOperatorRequest {
+    const message = createBaseAddOperatorRequest();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? RequestHeader.fromPartial(object.header)
+      : undefined;
+    message.regionId = (object.regionId !== undefined && object.regionId !== null) ? BigInt(object.regionId) : 0n;
+    switch (object.op?.$case) {
+      case "addPeerStoreId": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "addPeerStoreId", value: BigInt(object.op.value) };
+        }
+        break;
+      }
+      case "removePeerStoreId": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "removePeerStoreId", value: BigInt(object.op.value) };
+        }
+        break;
+      }
+      case "transferLeaderStoreId": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "transferLeaderStoreId", value: BigInt(object.op.value) };
+        }
+        break;
+      }
+      case "split": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "split", value: SplitKeys.fromPartial(object.op.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseSplitKeys(): SplitKeys {
+  return { keys: [] };
+}
+
+export const SplitKeys: MessageFns<SplitKeys> = {
+  encode(message: SplitKeys, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.keys) {
+      writer.uint32(10).bytes(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SplitKeys {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSplitKeys();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keys.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SplitKeys {
+    return {
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => Buffer.from(bytesFromBase64(e))) : [],
+    };
+  },
+
+  toJSON(message: SplitKeys): unknown {
+    const obj: any = {};
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => base64FromBytes(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SplitKeys>): SplitKeys {
+    return SplitKeys.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SplitKeys>): SplitKeys {
+    const message = createBaseSplitKeys();
+    message.keys = object.keys?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseAddOperatorResponse(): AddOperatorResponse {
+  return { header: undefined, operator: undefined };
+}
+
+export const AddOperatorResponse: MessageFns<AddOperatorResponse> = {
+  encode(message: AddOperatorResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.operator !== undefined) {
+      OperatorInfo.encode(message.operator, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddOperatorResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddOperatorResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.operator = OperatorInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddOperatorResponse {
+    return {
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+      operator: isSet(object.operator) ? OperatorInfo.fromJSON(object.operator) : undefined,
+    };
+  },
+
+  toJSON(message: AddOperatorResponse): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    if (message.operator !== undefined) {
+      obj.operator = OperatorInfo.toJSON(message.operator);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddOperatorResponse>): AddOperatorResponse {
+    return AddOperatorResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddOperatorResponse>): AddOperatorResponse {
+    const message = createBaseAddOperatorResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.operator = (object.operator !== undefined && object.operator !== null)
+      ? OperatorInfo.fromPartial(object.operator)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseOperatorInfo(): OperatorInfo {
+  return { regionId: 0n, kind: "", desc: "", status: 0, currentStep: 0, createdAtMs: 0n, finishedAtMs: 0n, reason: "" };
+}
+
+export const OperatorInfo: MessageFns<OperatorInfo> = {
+  encode(message: OperatorInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.regionId !== 0n) {
+      if (BigInt.asUintN(64, message.regionId) !== message.regionId) {
+        throw new globalThis.Error("value provided for field message.regionId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.regionId);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.desc !== "") {
+      writer.uint32(26).string(message.desc);
+    }
+    if (message.status !== 0) {
+      writer.uint32(32).int32(message.status);
+    }
+    if (message.currentStep !== 0) {
+      writer.uint32(40).uint32(message.currentStep);
+    }
+    if (message.createdAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.createdAtMs) !== message.createdAtMs) {
+        throw new globalThis.Error("value provided for field message.createdAtMs of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.createdAtMs);
+    }
+    if (message.finishedAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.finishedAtMs) !== message.finishedAtMs) {
+        throw new globalThis.Error("value provided for field message.finishedAtMs of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.finishedAtMs);
+    }
+    if (message.reason !== "") {
+      writer.uint32(66).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OperatorInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOperatorInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.regionId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.desc = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.currentStep = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.createdAtMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.finishedAtMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OperatorInfo {
+    return {
+      regionId: isSet(object.regionId)
+        ? BigInt(object.regionId)
+        : isSet(object.region_id)
+        ? BigInt(object.region_id)
+        : 0n,
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      desc: isSet(object.desc) ? globalThis.String(object.desc) : "",
+      status: isSet(object.status) ? operatorStatusFromJSON(object.status) : 0,
+      currentStep: isSet(object.currentStep)
+        ? globalThis.Number(object.currentStep)
+        : isSet(object.current_step)
+        ? globalThis.Number(object.current_step)
+        : 0,
+      createdAtMs: isSet(object.createdAtMs)
+        ? BigInt(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? BigInt(object.created_at_ms)
+        : 0n,
+      finishedAtMs: isSet(object.finishedAtMs)
+        ? BigInt(object.finishedAtMs)
+        : isSet(object.finished_at_ms)
+        ? BigInt(object.finished_at_ms)
+        : 0n,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: OperatorInfo): unknown {
+    const obj: any = {};
+    if (message.regionId !== 0n) {
+      obj.regionId = message.regionId.toString();
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.desc !== "") {
+      obj.desc = message.desc;
+    }
+    if (message.status !== 0) {
+      obj.status = operatorStatusToJSON(message.status);
+    }
+    if (message.currentStep !== 0) {
+      obj.currentStep = Math.round(message.currentStep);
+    }
+    if (message.createdAtMs !== 0n) {
+      obj.createdAtMs = message.createdAtMs.toString();
+    }
+    if (message.finishedAtMs !== 0n) {
+      obj.finishedAtMs = message.finishedAtMs.toString();
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OperatorInfo>): OperatorInfo {
+    return OperatorInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OperatorInfo>): OperatorInfo {
+    const message = createBaseOperatorInfo();
+    message.regionId = (object.regionId !== undefined && object.regionId !== null) ? BigInt(object.regionId) : 0n;
+    message.kind = object.kind ?? "";
+    message.desc = object.desc ?? "";
+    message.status = object.status ?? 0;
+    message.currentStep = object.currentStep ?? 0;
+    message.createdAtMs = (object.createdAtMs !== undefined && object.createdAtMs !== null)
+      ? BigInt(object.createdAtMs)
+      : 0n;
+    message.finishedAtMs = (object.finishedAtMs !== undefined && object.finishedAtMs !== null)
+      ? BigInt(object.finishedAtMs)
+      : 0n;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseListOperatorsRequest(): ListOperatorsRequest {
+  return { header: undefined, finishedLimit: 0 };
+}
+
+export const ListOperatorsRequest: MessageFns<ListOperatorsRequest> = {
+  encode(message: ListOperatorsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      RequestHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.finishedLimit !== 0) {
+      writer.uint32(16).uint32(message.finishedLimit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListOperatorsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListOperatorsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = RequestHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.finishedLimit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListOperatorsRequest {
+    return {
+      header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
+      finishedLimit: isSet(object.finishedLimit)
+        ? globalThis.Number(object.finishedLimit)
+        : isSet(object.finished_limit)
+        ? globalThis.Number(object.finished_limit)
+        : 0,
+    };
+  },
+
+  toJSON(message: ListOperatorsRequest): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = RequestHeader.toJSON(message.header);
+    }
+    if (message.finishedLimit !== 0) {
+      obj.finishedLimit = Math.round(message.finishedLimit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListOperatorsRequest>): ListOperatorsRequest {
+    return ListOperatorsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListOperatorsRequest>): ListOperatorsRequest {
+    const message = createBaseListOperatorsRequest();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? RequestHeader.fromPartial(object.header)
+      : undefined;
+    message.finishedLimit = object.finishedLimit ?? 0;
+    return message;
+  },
+};
+
+function createBaseListOperatorsResponse(): ListOperatorsResponse {
+  return { header: undefined, running: [], finished: [] };
+}
+
+export const ListOperatorsResponse: MessageFns<ListOperatorsResponse> = {
+  encode(message: ListOperatorsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.running) {
+      OperatorInfo.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.finished) {
+      OperatorInfo.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListOperatorsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListOperatorsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.running.push(OperatorInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.finished.push(OperatorInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListOperatorsResponse {
+    return {
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+      running: globalThis.Array.isArray(object?.running)
+        ? object.running.map((e: any) => OperatorInfo.fromJSON(e))
+        : [],
+      finished: globalThis.Array.isArray(object?.finished)
+        ? object.finished.map((e: any) => OperatorInfo.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListOperatorsResponse): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    if (message.running?.length) {
+      obj.running = message.running.map((e) => OperatorInfo.toJSON(e));
+    }
+    if (message.finished?.length) {
+      obj.finished = message.finished.map((e) => OperatorInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListOperatorsResponse>): ListOperatorsResponse {
+    return ListOperatorsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListOperatorsResponse>): ListOperatorsResponse {
+    const message = createBaseListOperatorsResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.running = object.running?.map((e) => OperatorInfo.fromPartial(e)) || [];
+    message.finished = object.finished?.map((e) => OperatorInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveStoreRequest(): RemoveStoreRequest {
+  return { header: undefined, storeId: 0n };
+}
+
+export const RemoveStoreRequest: MessageFns<RemoveStoreRequest> = {
+  encode(message: RemoveStoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      RequestHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.storeId !== 0n) {
+      if (BigInt.asUintN(64, message.storeId) !== message.storeId) {
+        throw new globalThis.Error("value provided for field message.storeId of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.storeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveStoreRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveStoreRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = RequestHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.storeId = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveStoreRequest {
+    return {
+      header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
+      storeId: isSet(object.storeId) ? BigInt(object.storeId) : isSet(object.store_id) ? BigInt(object.store_id) : 0n,
+    };
+  },
+
+  toJSON(message: RemoveStoreRequest): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = RequestHeader.toJSON(message.header);
+    }
+    if (message.storeId !== 0n) {
+      obj.storeId = message.storeId.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveStoreRequest>): RemoveStoreRequest {
+    return RemoveStoreRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveStoreRequest>): RemoveStoreRequest {
+    const message = createBaseRemoveStoreRequest();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? RequestHeader.fromPartial(object.header)
+      : undefined;
+    message.storeId = (object.storeId !== undefined && object.storeId !== null) ? BigInt(object.storeId) : 0n;
+    return message;
+  },
+};
+
+function createBaseRemoveStoreResponse(): RemoveStoreResponse {
+  return { header: undefined, store: undefined };
+}
+
+export const RemoveStoreResponse: MessageFns<RemoveStoreResponse> = {
+  encode(message: RemoveStoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.store !== undefined) {
+      Store.encode(message.store, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveStoreResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveStoreResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.store = Store.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveStoreResponse {
+    return {
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+      store: isSet(object.store) ? Store.fromJSON(object.store) : undefined,
+    };
+  },
+
+  toJSON(message: RemoveStoreResponse): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    if (message.store !== undefined) {
+      obj.store = Store.toJSON(message.store);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveStoreResponse>): RemoveStoreResponse {
+    return RemoveStoreResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveStoreResponse>): RemoveStoreResponse {
+    const message = createBaseRemoveStoreResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.store = (object.store !== undefined && object.store !== null) ? Store.fromPartial(object.store) : undefined;
+    return message;
+  },
+};
+
 /**
  * The scheduler's RPCs. Stores and clients call it; it never calls them (commands for
  * region leaders travel back on the RegionHeartbeat stream).
@@ -7059,6 +8102,40 @@ export const SchedulerService = {
     responseSerialize: (value: GetOperatorResponse): Buffer => Buffer.from(GetOperatorResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetOperatorResponse => GetOperatorResponse.decode(value),
   },
+  /**
+   * Ask for an operator by hand (add/remove a peer, move the leader, split); refused while
+   * another operator of the same or higher priority runs on the region.
+   */
+  addOperator: {
+    path: "/schedulerpb.Scheduler/AddOperator" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddOperatorRequest): Buffer => Buffer.from(AddOperatorRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddOperatorRequest => AddOperatorRequest.decode(value),
+    responseSerialize: (value: AddOperatorResponse): Buffer => Buffer.from(AddOperatorResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AddOperatorResponse => AddOperatorResponse.decode(value),
+  },
+  /** Running operators and the most recently finished ones. */
+  listOperators: {
+    path: "/schedulerpb.Scheduler/ListOperators" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListOperatorsRequest): Buffer => Buffer.from(ListOperatorsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListOperatorsRequest => ListOperatorsRequest.decode(value),
+    responseSerialize: (value: ListOperatorsResponse): Buffer =>
+      Buffer.from(ListOperatorsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListOperatorsResponse => ListOperatorsResponse.decode(value),
+  },
+  /** Drain a store: it becomes Offline, its replicas move away, then it becomes a Tombstone. */
+  removeStore: {
+    path: "/schedulerpb.Scheduler/RemoveStore" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveStoreRequest): Buffer => Buffer.from(RemoveStoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveStoreRequest => RemoveStoreRequest.decode(value),
+    responseSerialize: (value: RemoveStoreResponse): Buffer => Buffer.from(RemoveStoreResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveStoreResponse => RemoveStoreResponse.decode(value),
+  },
 } as const;
 
 export interface SchedulerServer extends UntypedServiceImplementation {
@@ -7111,6 +8188,15 @@ export interface SchedulerServer extends UntypedServiceImplementation {
   updateGcSafePoint: handleUnaryCall<UpdateGCSafePointRequest, UpdateGCSafePointResponse>;
   /** Status of the latest operator on a region. */
   getOperator: handleUnaryCall<GetOperatorRequest, GetOperatorResponse>;
+  /**
+   * Ask for an operator by hand (add/remove a peer, move the leader, split); refused while
+   * another operator of the same or higher priority runs on the region.
+   */
+  addOperator: handleUnaryCall<AddOperatorRequest, AddOperatorResponse>;
+  /** Running operators and the most recently finished ones. */
+  listOperators: handleUnaryCall<ListOperatorsRequest, ListOperatorsResponse>;
+  /** Drain a store: it becomes Offline, its replicas move away, then it becomes a Tombstone. */
+  removeStore: handleUnaryCall<RemoveStoreRequest, RemoveStoreResponse>;
 }
 
 export interface SchedulerClient extends Client {
@@ -7463,6 +8549,57 @@ export interface SchedulerClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetOperatorResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Ask for an operator by hand (add/remove a peer, move the leader, split); refused while
+   * another operator of the same or higher priority runs on the region.
+   */
+  addOperator(
+    request: AddOperatorRequest,
+    callback: (error: ServiceError | null, response: AddOperatorResponse) => void,
+  ): ClientUnaryCall;
+  addOperator(
+    request: AddOperatorRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AddOperatorResponse) => void,
+  ): ClientUnaryCall;
+  addOperator(
+    request: AddOperatorRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AddOperatorResponse) => void,
+  ): ClientUnaryCall;
+  /** Running operators and the most recently finished ones. */
+  listOperators(
+    request: ListOperatorsRequest,
+    callback: (error: ServiceError | null, response: ListOperatorsResponse) => void,
+  ): ClientUnaryCall;
+  listOperators(
+    request: ListOperatorsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListOperatorsResponse) => void,
+  ): ClientUnaryCall;
+  listOperators(
+    request: ListOperatorsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListOperatorsResponse) => void,
+  ): ClientUnaryCall;
+  /** Drain a store: it becomes Offline, its replicas move away, then it becomes a Tombstone. */
+  removeStore(
+    request: RemoveStoreRequest,
+    callback: (error: ServiceError | null, response: RemoveStoreResponse) => void,
+  ): ClientUnaryCall;
+  removeStore(
+    request: RemoveStoreRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveStoreResponse) => void,
+  ): ClientUnaryCall;
+  removeStore(
+    request: RemoveStoreRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveStoreResponse) => void,
   ): ClientUnaryCall;
 }
 

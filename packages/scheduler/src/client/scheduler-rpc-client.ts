@@ -28,6 +28,11 @@ export interface SchedulerRpcClientOptions {
   logger?: Logger;
 }
 
+/** A manual operator (`regionkv ctl add-peer/remove-peer/transfer-leader/split`). */
+export type ManualOperatorRequest =
+  | { kind: "add-peer" | "remove-peer" | "transfer-leader"; storeId: bigint }
+  | { kind: "split"; keys: Uint8Array[] };
+
 /** A region as the scheduler knows it, with the leader of its last heartbeat. */
 export interface RegionWithLeader {
   region: metapb.Region;
@@ -202,6 +207,29 @@ export class SchedulerRpcClient implements SchedulerClient {
       c.updateGcSafePoint({ header: this.header(), safePoint }, md, o, done),
     );
     return r.newSafePoint;
+  }
+
+  /** Ask for a manual operator on a region; rejects with the scheduler's reason if refused. */
+  async addOperator(regionId: bigint, op: ManualOperatorRequest): Promise<schedulerpb.OperatorInfo | undefined> {
+    let wire: schedulerpb.AddOperatorRequest["op"];
+    if (op.kind === "split") wire = { $case: "split", value: { keys: op.keys.map(toBuffer) } };
+    else if (op.kind === "add-peer") wire = { $case: "addPeerStoreId", value: op.storeId };
+    else if (op.kind === "remove-peer") wire = { $case: "removePeerStoreId", value: op.storeId };
+    else wire = { $case: "transferLeaderStoreId", value: op.storeId };
+    const r = await this.call<schedulerpb.AddOperatorResponse>("AddOperator", (c, md, o, done) => c.addOperator({ header: this.header(), regionId, op: wire }, md, o, done));
+    return r.operator;
+  }
+
+  /** Running operators, and up to `finishedLimit` recently finished ones (newest first). */
+  async listOperators(finishedLimit = 0): Promise<{ running: schedulerpb.OperatorInfo[]; finished: schedulerpb.OperatorInfo[] }> {
+    const r = await this.call<schedulerpb.ListOperatorsResponse>("ListOperators", (c, md, o, done) => c.listOperators({ header: this.header(), finishedLimit }, md, o, done));
+    return { running: r.running, finished: r.finished };
+  }
+
+  /** Drain a store (Offline now, Tombstone once its replicas moved away). */
+  async removeStore(storeId: bigint): Promise<metapb.Store | undefined> {
+    const r = await this.call<schedulerpb.RemoveStoreResponse>("RemoveStore", (c, md, o, done) => c.removeStore({ header: this.header(), storeId }, md, o, done));
+    return r.store;
   }
 
   /** Cancel everything in flight (callers get CLOSED) and close the channels. */
