@@ -167,7 +167,7 @@ test("grpc-js service definitions have the expected paths and stream flags", () 
     assert.equal(m.requestStream, false, m.path);
     assert.equal(m.responseStream, false, m.path);
   }
-  assert.equal(Object.keys(schedulerpb.SchedulerService).length, 23);
+  assert.equal(Object.keys(schedulerpb.SchedulerService).length, 26);
 });
 
 test("Raft client stream works end to end over grpc-js on loopback", async () => {
