@@ -12,6 +12,7 @@ import { metapb, raft_cmdpb, type raft_serverpb } from "@regionkv/proto";
 import { MessageType } from "@regionkv/raft";
 import pino from "pino";
 import { RaftStore, bootstrapStore, prepareBootstrapRegion, type ProposalResult, type RaftstoreConfig } from "../src/index.js";
+import type { SchedulerClient } from "../src/scheduler-client.js";
 
 /** The smallest piece of node:test's TestContext these helpers need. */
 export interface AfterHook {
@@ -120,6 +121,8 @@ export interface ClusterOptions {
   region?: metapb.Region;
   /** Stores whose engine gets the bootstrap region (default: every store); the others start empty. */
   bootstrapOn?: number[];
+  /** The scheduler client each store gets (by store id); default none. */
+  scheduler?: (storeId: number) => SchedulerClient;
   seed?: number;
 }
 
@@ -151,6 +154,7 @@ export class TestCluster {
   filters: MessageFilter[] = [];
   delivered = 0;
   private readonly seed: number;
+  private readonly scheduler: ((storeId: number) => SchedulerClient) | undefined;
 
   constructor(
     t: AfterHook,
@@ -160,6 +164,7 @@ export class TestCluster {
     this.region = opts.region ?? makeRegion(storeIds);
     this.cfg = { ...TEST_CONFIG, ...opts.config };
     this.seed = opts.seed ?? 1;
+    this.scheduler = opts.scheduler;
     // One after-hook closes every engine and then removes the directories.
     t.after(() => this.shutdown());
     for (const id of storeIds) {
@@ -190,6 +195,7 @@ export class TestCluster {
       clock: { now: () => this.now },
       config: this.cfg,
       logger: pino({ level: "silent" }),
+      ...(this.scheduler ? { scheduler: this.scheduler(id) } : {}),
     });
   }
 

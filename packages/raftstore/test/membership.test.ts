@@ -6,8 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { eraftpb, metapb, raft_cmdpb, raft_serverpb } from "@regionkv/proto";
+import { eraftpb, metapb, raft_cmdpb, raft_serverpb, type schedulerpb } from "@regionkv/proto";
 import { checkChangePeer, changedRegion } from "../src/conf-change.js";
+import type { RegionHeartbeat, SchedulerClient } from "../src/scheduler-client.js";
 import { TestCluster, b, header, makeRegion, mustFail, mustOk } from "./helpers.js";
 
 const peer = (id: number, storeId: number): metapb.Peer => ({ id: BigInt(id), storeId: BigInt(storeId), role: metapb.PeerRole.Voter });
@@ -250,5 +251,70 @@ describe("raftstore: peer creation and stale peers", () => {
     c.pump();
     assert.equal(c.store(victim).peers.has(1), false, "newer epoch: destroyed");
     assert.equal(c.engine(victim).getRegionState(1)?.state, raft_serverpb.PeerState.Tombstone);
+  });
+});
+
+describe("raftstore: operators from region heartbeat responses", () => {
+  /** A scheduler that records each store's response handler and every region heartbeat. */
+  function fakeScheduler() {
+    const handlers = new Map<number, (resp: schedulerpb.RegionHeartbeatResponse) => void>();
+    const heartbeats: RegionHeartbeat[] = [];
+    const clientFor = (storeId: number): SchedulerClient => ({
+      regionHeartbeat: (hb) => {
+        heartbeats.push(hb);
+        return Promise.resolve();
+      },
+      storeHeartbeat: () => Promise.resolve(),
+      askBatchSplit: () => Promise.resolve([]),
+      getStore: () => Promise.resolve(undefined),
+      onRegionHeartbeatResponse: (cb) => {
+        handlers.set(storeId, cb);
+      },
+    });
+    return { handlers, heartbeats, clientFor };
+  }
+
+  const response = (region: metapb.Region, step: Partial<schedulerpb.RegionHeartbeatResponse>): schedulerpb.RegionHeartbeatResponse => ({
+    header: undefined,
+    regionId: region.id,
+    regionEpoch: region.regionEpoch,
+    targetPeer: undefined,
+    changePeer: undefined,
+    transferLeader: undefined,
+    splitRegion: undefined,
+    ...step,
+  });
+
+  test("the leader carries out ChangePeer and TransferLeader steps; a step re-sent with the old epoch changes nothing; the new region is reported at once", async (t) => {
+    const sched = fakeScheduler();
+    const c = new TestCluster(t, [1, 2, 3], { region: makeRegion([1, 2]), bootstrapOn: [1, 2], scheduler: sched.clientFor });
+    const leader = c.mustElect();
+    const follower = leader === 1 ? 2 : 1;
+    const add = response(c.region, { changePeer: { changeType: eraftpb.ConfChangeType.AddNode, peer: peer(3, 3) } });
+    // A follower ignores steps.
+    sched.handlers.get(follower)!(add);
+    c.pump();
+    c.tick(2);
+    assert.equal(regionOn(c, leader).peers.length, 2);
+    sched.handlers.get(leader)!(add);
+    c.pump();
+    c.tick(2);
+    assert.equal(regionOn(c, leader).peers.length, 3);
+    await c.runWorkers();
+    assert.ok(
+      sched.heartbeats.some((hb) => hb.region.regionEpoch?.confVer === 2n && hb.region.peers.length === 3),
+      "the leader reported the new region right after the change applied",
+    );
+    // The scheduler re-sends the step until it sees the result: harmless.
+    for (let i = 0; i < 3; i++) {
+      sched.handlers.get(leader)!(add);
+      c.pump();
+      c.tick();
+    }
+    assert.deepEqual(regionOn(c, leader).regionEpoch, { confVer: 2n, version: 1n });
+    await until(c, () => c.store(3).peers.get(1)?.isInitialized === true, "store 3's new peer catches up");
+    sched.handlers.get(leader)!(response(regionOn(c, leader), { transferLeader: { peer: peer(3, 3) } }));
+    c.pump();
+    await until(c, () => c.leaderStore() === 3, "leadership moves to store 3");
   });
 });
