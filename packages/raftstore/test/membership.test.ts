@@ -163,6 +163,35 @@ describe("raftstore: membership change", () => {
   });
 });
 
+describe("raftstore: a leader that applies its own removal", () => {
+  test("it shares the commit before it goes, so the others apply the removal too, and the region serves again", async (t) => {
+    const c = new TestCluster(t, [1, 2, 3]);
+    const l = c.mustElect();
+    c.tick(2);
+    const [f, third] = [1, 2, 3].filter((id) => id !== l) as [number, number];
+    const idx = c.store(l).peers.get(1)!.raw.raft.raftLog.lastIndex() + 1;
+    // The old leader never tells anyone that the removal committed; the third store cannot win an election.
+    c.filters.push((m) => !(Number(m.fromPeer?.storeId) === l && (m.message?.commit ?? 0n) >= BigInt(idx)));
+    c.filters.push((m) => !(Number(m.fromPeer?.storeId) === third && (m.message?.msgType === eraftpb.MessageType.MsgRequestVote || m.message?.msgType === eraftpb.MessageType.MsgRequestPreVote)));
+    const p = c.store(l).propose(changePeerReq(c.region, c.peerOf(l), eraftpb.ConfChangeType.RemoveNode, c.peerOf(f)));
+    c.pump();
+    c.tick(2);
+    mustOk(await p);
+    assert.equal(c.store(f).peers.get(1)!.storage.applyState.appliedIndex < idx, true, "the removed peer has not applied its removal");
+    c.stopStore(l);
+    // The removed peer wins an election with the entry in its log, commits it and applies its own removal as leader.
+    await until(c, () => !c.store(f).peers.has(1), "the removed peer destroys itself", 100);
+    assert.equal(c.engine(f).getRegionState(1)?.state, raft_serverpb.PeerState.Tombstone);
+    const r = regionOn(c, third);
+    assert.equal(r.regionEpoch?.confVer, 2n, "the third store learned the commit from the departing leader");
+    assert.deepEqual(r.peers.map((x) => Number(x.storeId)).sort(), [l, third].sort());
+    c.clearFilters();
+    c.startStore(l);
+    const lead = c.mustElect();
+    await c.mustPut(lead, "k", "v");
+  });
+});
+
 describe("raftstore: peer creation and stale peers", () => {
   test("only an initial message to this store creates a peer, and not over another region's range", async (t) => {
     const left = makeRegion([1], { id: 1, end: "m" });
