@@ -147,6 +147,23 @@ describe("raftstore: membership change", () => {
     await c.mustPut(leader, "k2", "v2");
   });
 
+  test("a destroyed peer's data deletion lost in a crash runs again at restart", async (t) => {
+    const c = new TestCluster(t, [1, 2, 3]);
+    const leader = c.mustElect();
+    await c.mustPut(leader, "k1", "v1");
+    c.tick(3);
+    const victim = [1, 2, 3].find((id) => id !== leader)!;
+    mustOk(await c.propose(leader, changePeerReq(c.region, c.peerOf(leader), eraftpb.ConfChangeType.RemoveNode, c.peerOf(victim))));
+    for (let i = 0; i < 20 && c.store(victim).peers.has(1); i++) c.tick();
+    assert.equal(c.store(victim).peers.has(1), false);
+    assert.equal(c.engine(victim).get("default", b("k1"))?.toString(), "v1", "the deletion is still queued");
+    c.stopStore(victim);
+    c.startStore(victim);
+    await c.runWorkers();
+    assert.equal(c.engine(victim).get("default", b("k1")), undefined, "deleted after the restart");
+    assert.equal(c.engine(leader).get("default", b("k1"))?.toString(), "v1");
+  });
+
   test("the leader asked to remove itself hands leadership on first (NotLeader with the hint); the new leader removes it", async (t) => {
     const c = new TestCluster(t, [1, 2]);
     const leader = c.mustElect();
