@@ -93,9 +93,24 @@ regionLimitOptions(program
   .option("--store-port <port>", "first store port; stores use consecutive ports", intArg("--store-port", 1, 65535), 20160)
   .option("--host <ip>", "loopback or interface address to listen on", "127.0.0.1")
   .option("--ready-timeout <seconds>", "how long to wait for the cluster to serve", intArg("--ready-timeout", 1, 3600), 60)
+  .option("--max-replicas <n>", "passed to the scheduler", intArg("--max-replicas", 1, 9))
+  .option("--max-store-down-time <duration>", "passed to the scheduler (e.g. 30s, 5m)")
   .addOption(logLevel())
-  .action((o: { stores: number; data: string; schedulerPort: number; storePort: number; host: string; readyTimeout: number; logLevel: LogLevel } & RegionLimitFlags) =>
-    runCluster({ ...o, readyTimeoutMs: o.readyTimeout * 1000 }),
+  .action(
+    (
+      o: {
+        stores: number;
+        data: string;
+        schedulerPort: number;
+        storePort: number;
+        host: string;
+        readyTimeout: number;
+        logLevel: LogLevel;
+        maxReplicas?: number;
+        maxStoreDownTime?: string;
+      } & RegionLimitFlags,
+    ) =>
+      runCluster({ ...o, readyTimeoutMs: o.readyTimeout * 1000 }),
   );
 
 const ctl = program

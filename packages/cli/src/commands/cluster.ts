@@ -26,6 +26,9 @@ export interface ClusterCommandOptions extends RegionLimitFlags {
   storePort: number;
   host: string;
   logLevel: LogLevel;
+  /** Scheduler flags passed through. */
+  maxReplicas?: number;
+  maxStoreDownTime?: string;
   /** How long to wait for the cluster to serve, ms. */
   readyTimeoutMs: number;
 }
@@ -105,7 +108,11 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  start("scheduler", ["scheduler", "--listen", schedulerAddr, "--data", path.join(dataDir, "scheduler")]);
+  const schedulerFlags = [
+    ...(opts.maxReplicas !== undefined ? ["--max-replicas", String(opts.maxReplicas)] : []),
+    ...(opts.maxStoreDownTime !== undefined ? ["--max-store-down-time", opts.maxStoreDownTime] : []),
+  ];
+  start("scheduler", ["scheduler", "--listen", schedulerAddr, "--data", path.join(dataDir, "scheduler"), ...schedulerFlags]);
   const stores: Array<{ address: string; status: string }> = [];
   for (let i = 0; i < opts.stores; i++) {
     const address = `${opts.host}:${opts.storePort + i}`;
