@@ -175,14 +175,14 @@ export class ProcessCluster {
     return `127.0.0.1:${this.schedulerPort}`;
   }
 
-  static async start(t: AfterHook, opts: { stores?: number; initialStores?: number } = {}): Promise<ProcessCluster> {
+  static async start(t: AfterHook, opts: { stores?: number; initialStores?: number; schedulerArgs?: string[] } = {}): Promise<ProcessCluster> {
     const c = new ProcessCluster(fs.mkdtempSync(path.join(os.tmpdir(), "regionkv-e2e-")));
     t.after(async () => {
       await c.stopAll();
       fs.rmSync(c.dir, { recursive: true, force: true });
     });
     c.schedulerPort = await freePort();
-    c.scheduler = new CliProcess("scheduler", ["scheduler", "--listen", c.schedulerAddr, "--data", path.join(c.dir, "scheduler")]);
+    c.scheduler = new CliProcess("scheduler", ["scheduler", "--listen", c.schedulerAddr, "--data", path.join(c.dir, "scheduler"), ...(opts.schedulerArgs ?? [])]);
     await c.scheduler.start("scheduler ready");
     const n = opts.stores ?? 3;
     for (let i = 0; i < n; i++) {
