@@ -46,10 +46,9 @@ export class InvalidArgumentError extends RegionkvError {
 }
 
 /**
- * The call's deadline (`timeoutMs`) passed before it could finish. Reads can simply be retried.
- * A put, delete, batchPut or deleteRange may or may not have been applied; they are idempotent,
- * so retrying them is safe. (compareAndSwap is not: it rejects with UnknownOutcomeError instead
- * whenever the request may have reached a store.)
+ * The call's deadline (`timeoutMs`) passed before it could finish, with nothing sent that may
+ * have been applied (a write whose request may have reached a store rejects with
+ * UnknownOutcomeError instead). Retry later or with a larger `timeoutMs`.
  */
 export class DeadlineExceededError extends RegionkvError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -81,9 +80,10 @@ export class ServerError extends RegionkvError {
 }
 
 /**
- * A non-idempotent write (compareAndSwap) failed after its request may have reached the region's
- * leader: it may or may not have been applied, and retrying it blindly could apply it twice or
- * report a mismatch caused by its own first attempt. Read the key to learn the outcome.
+ * A write failed after its request may have reached the region's leader: it may or may not have
+ * been applied. Resending it blindly could apply it twice around another client's write (a put)
+ * or report a mismatch caused by its own first attempt (a compareAndSwap). Read the key to learn
+ * the outcome.
  */
 export class UnknownOutcomeError extends RegionkvError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -18,12 +18,12 @@
  * them is atomic across regions, and batchPut/batchGet also split a region's keys into requests of
  * at most 1,024 keys and 4 MiB.
  *
- * Retries and idempotency: get, scan, batchGet, put, delete, batchPut and deleteRange are retried
- * after any retryable failure, including ones where the request may already have been applied
- * (a timed-out store, a dropped connection): applying a put or delete twice leaves the same state.
- * compareAndSwap is retried only when the failure guarantees it was not applied (a connection
- * that never opened; the region errors NotLeader, EpochNotMatch, RegionNotFound, KeyNotInRegion,
- * ServerIsBusy, StoreNotMatch); otherwise it rejects with UnknownOutcomeError.
+ * Retries: reads are retried after any retryable failure. Writes (put, delete, batchPut,
+ * deleteRange, compareAndSwap) are retried only when the failure guarantees they were not applied
+ * (a connection that never opened; the region errors NotLeader, EpochNotMatch, RegionNotFound,
+ * KeyNotInRegion, ServerIsBusy, StoreNotMatch); otherwise they reject with UnknownOutcomeError —
+ * resending a put that may have applied could apply it twice around another client's write,
+ * which breaks linearizability (see raw-rpcs.ts).
  */
 import { setMaxListeners } from "node:events";
 import type { kvrpcpb } from "@regionkv/proto";
@@ -100,8 +100,8 @@ export interface RawCallOptions {
   /** This call's deadline in ms, retries included (default: the client's `timeoutMs`). */
   timeoutMs?: number;
   /**
-   * Aborts the call: it rejects with AbortedError (a put or delete in flight may still be applied;
-   * a compareAndSwap in flight rejects with UnknownOutcomeError instead).
+   * Aborts the call: a read rejects with AbortedError; a write already sent rejects with
+   * UnknownOutcomeError (it may still be applied).
    */
   signal?: AbortSignal;
 }

@@ -3,10 +3,12 @@
  * the RPC may be retried after an ambiguous failure, how to invoke it on a `KvClient`, and how it
  * travels as a command of a BatchCommands stream (batch-commands-stream.ts).
  *
- * Idempotent: reads, put, delete, batch put, delete-range (applying one twice leaves the same
- * state as applying it once, though a concurrent writer's value written in between would be
- * overwritten again). Not idempotent: compare-and-swap (a second attempt compares against the
- * first attempt's write).
+ * Resendable after an unknown outcome: reads only. No write is: a put sent again after its first
+ * attempt may have applied can apply twice with another client's write in between (A, B, A),
+ * which no linearizable order explains; a compare-and-swap would compare against its own first
+ * attempt. Writes are still retried after failures that prove nothing was applied (NotLeader,
+ * EpochNotMatch, a connection that never carried the request, ...); otherwise they reject with
+ * UnknownOutcomeError, as etcd's client does for mutations.
  */
 import type { CallOptions, ClientUnaryCall, Metadata, ServiceError } from "@grpc/grpc-js";
 import type { errorpb, kvrpcpb, regionkvpb } from "@regionkv/proto";
@@ -24,8 +26,8 @@ export interface RawResponse {
 export interface RawRpc<Req, Resp extends RawResponse> {
   /** The gRPC method name, for messages. */
   readonly name: string;
-  /** Safe to send again after an attempt whose outcome is unknown. */
-  readonly idempotent: boolean;
+  /** Safe to send again after an attempt whose outcome is unknown (reads only; see above). */
+  readonly resendable: boolean;
   invoke(
     client: regionkvpb.KvClient,
     request: Req,
@@ -41,7 +43,7 @@ export interface RawRpc<Req, Resp extends RawResponse> {
 
 export const RAW_GET: RawRpc<kvrpcpb.RawGetRequest, kvrpcpb.RawGetResponse> = {
   name: "RawGet",
-  idempotent: true,
+  resendable: true,
   invoke: (c, r, m, o, done) => c.rawGet(r, m, o, done),
   toBatch: (value) => ({ $case: "rawGet", value }),
   fromBatch: (cmd) => (cmd.$case === "rawGet" ? cmd.value : undefined),
@@ -49,7 +51,7 @@ export const RAW_GET: RawRpc<kvrpcpb.RawGetRequest, kvrpcpb.RawGetResponse> = {
 
 export const RAW_BATCH_GET: RawRpc<kvrpcpb.RawBatchGetRequest, kvrpcpb.RawBatchGetResponse> = {
   name: "RawBatchGet",
-  idempotent: true,
+  resendable: true,
   invoke: (c, r, m, o, done) => c.rawBatchGet(r, m, o, done),
   toBatch: (value) => ({ $case: "rawBatchGet", value }),
   fromBatch: (cmd) => (cmd.$case === "rawBatchGet" ? cmd.value : undefined),
@@ -57,7 +59,7 @@ export const RAW_BATCH_GET: RawRpc<kvrpcpb.RawBatchGetRequest, kvrpcpb.RawBatchG
 
 export const RAW_PUT: RawRpc<kvrpcpb.RawPutRequest, kvrpcpb.RawPutResponse> = {
   name: "RawPut",
-  idempotent: true,
+  resendable: false,
   invoke: (c, r, m, o, done) => c.rawPut(r, m, o, done),
   toBatch: (value) => ({ $case: "rawPut", value }),
   fromBatch: (cmd) => (cmd.$case === "rawPut" ? cmd.value : undefined),
@@ -65,7 +67,7 @@ export const RAW_PUT: RawRpc<kvrpcpb.RawPutRequest, kvrpcpb.RawPutResponse> = {
 
 export const RAW_BATCH_PUT: RawRpc<kvrpcpb.RawBatchPutRequest, kvrpcpb.RawBatchPutResponse> = {
   name: "RawBatchPut",
-  idempotent: true,
+  resendable: false,
   invoke: (c, r, m, o, done) => c.rawBatchPut(r, m, o, done),
   toBatch: (value) => ({ $case: "rawBatchPut", value }),
   fromBatch: (cmd) => (cmd.$case === "rawBatchPut" ? cmd.value : undefined),
@@ -73,7 +75,7 @@ export const RAW_BATCH_PUT: RawRpc<kvrpcpb.RawBatchPutRequest, kvrpcpb.RawBatchP
 
 export const RAW_DELETE: RawRpc<kvrpcpb.RawDeleteRequest, kvrpcpb.RawDeleteResponse> = {
   name: "RawDelete",
-  idempotent: true,
+  resendable: false,
   invoke: (c, r, m, o, done) => c.rawDelete(r, m, o, done),
   toBatch: (value) => ({ $case: "rawDelete", value }),
   fromBatch: (cmd) => (cmd.$case === "rawDelete" ? cmd.value : undefined),
@@ -81,7 +83,7 @@ export const RAW_DELETE: RawRpc<kvrpcpb.RawDeleteRequest, kvrpcpb.RawDeleteRespo
 
 export const RAW_DELETE_RANGE: RawRpc<kvrpcpb.RawDeleteRangeRequest, kvrpcpb.RawDeleteRangeResponse> = {
   name: "RawDeleteRange",
-  idempotent: true,
+  resendable: false,
   invoke: (c, r, m, o, done) => c.rawDeleteRange(r, m, o, done),
   toBatch: (value) => ({ $case: "rawDeleteRange", value }),
   fromBatch: (cmd) => (cmd.$case === "rawDeleteRange" ? cmd.value : undefined),
@@ -89,7 +91,7 @@ export const RAW_DELETE_RANGE: RawRpc<kvrpcpb.RawDeleteRangeRequest, kvrpcpb.Raw
 
 export const RAW_SCAN: RawRpc<kvrpcpb.RawScanRequest, kvrpcpb.RawScanResponse> = {
   name: "RawScan",
-  idempotent: true,
+  resendable: true,
   invoke: (c, r, m, o, done) => c.rawScan(r, m, o, done),
   toBatch: (value) => ({ $case: "rawScan", value }),
   fromBatch: (cmd) => (cmd.$case === "rawScan" ? cmd.value : undefined),
@@ -97,7 +99,7 @@ export const RAW_SCAN: RawRpc<kvrpcpb.RawScanRequest, kvrpcpb.RawScanResponse> =
 
 export const RAW_CAS: RawRpc<kvrpcpb.RawCASRequest, kvrpcpb.RawCASResponse> = {
   name: "RawCompareAndSwap",
-  idempotent: false,
+  resendable: false,
   invoke: (c, r, m, o, done) => c.rawCompareAndSwap(r, m, o, done),
   toBatch: (value) => ({ $case: "rawCas", value }),
   fromBatch: (cmd) => (cmd.$case === "rawCas" ? cmd.value : undefined),

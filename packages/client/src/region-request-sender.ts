@@ -17,7 +17,7 @@
  * counted against the chain's RetryBudget (`CallScope.retry`), so a request is bounded both by
  * `maxRetries` and by the call's deadline.
  *
- * Not-idempotent RPCs (compare-and-swap) are never retried once the request may have reached a
+ * Writes (not `resendable`, see raw-rpcs.ts) are never retried once the request may have reached a
  * store: a request only goes out on a connected channel, so a failure to connect is safe to retry,
  * while a failure after sending (timeout, broken connection, StaleCommand, the call aborted)
  * rejects with UnknownOutcomeError. On a BatchCommands stream the line is the write: a request
@@ -97,7 +97,7 @@ export class RegionRequestSender {
       const deadlinePassed = err.code === GrpcStatus.DEADLINE_EXCEEDED && scope.remainingMs() <= DEADLINE_SLACK_MS;
       if (scope.aborted || deadlinePassed) {
         // Our deadline passed, the caller aborted, or the client closed while the request was out.
-        if (!rpc.idempotent) {
+        if (!rpc.resendable) {
           const why = scope.aborted ? scope.abortError().message : `${scope.op} did not finish within ${scope.timeoutMs} ms (timeoutMs)`;
           throw this.unknownOutcome(scope, rpc, `${why} while the request was in flight`, err);
         }
@@ -105,7 +105,7 @@ export class RegionRequestSender {
         throw scope.abortError();
       }
       const decision = decideRpcFailure(err.code);
-      if (!rpc.idempotent && decision.mayHaveApplied) throw this.unknownOutcome(scope, rpc, text, err);
+      if (!rpc.resendable && decision.mayHaveApplied) throw this.unknownOutcome(scope, rpc, text, err);
       switch (decision.action.kind) {
         case "tryNextPeer":
           this.stores.onStoreFailure(peer.storeId, address);
@@ -144,7 +144,7 @@ export class RegionRequestSender {
     const regionId = entry.region.id;
     const text = `${describeRegionError(regionError)} from ${where}`;
     const decision = decideRegionError(regionError);
-    if (!rpc.idempotent && decision.mayHaveApplied) throw this.unknownOutcome(scope, rpc, text, undefined);
+    if (!rpc.resendable && decision.mayHaveApplied) throw this.unknownOutcome(scope, rpc, text, undefined);
     const action = decision.action;
     switch (action.kind) {
       case "followLeader": {

@@ -8,8 +8,8 @@
  *   whether the request may have been applied;
  * - `backoffDelayMs`: bounded exponential backoff with jitter.
  *
- * "May have been applied" matters only for writes that are not idempotent (compare-and-swap):
- * those are never retried after such a failure (UnknownOutcomeError). By the wire contract
+ * "May have been applied" matters for writes (raw-rpcs.ts `resendable`): they are never retried
+ * after such a failure (UnknownOutcomeError). By the wire contract
  * (kvrpcpb.proto), a response with a region error had no effect, except StaleCommand.
  */
 import { status as GrpcStatus } from "@grpc/grpc-js";
