@@ -71,14 +71,17 @@ export class ListenError extends Error {
   }
 }
 
-/** Split "host:port" (IPv6 hosts in brackets). */
-export function parseHostPort(listen: string): { host: string; port: number } {
+/**
+ * Split "host:port" (an IPv6 host stays in its brackets, ready to be joined with a port again).
+ * `flag` names the flag in the error (stores parse --listen, --status-listen, --advertise too).
+ */
+export function parseHostPort(listen: string, flag = "--listen"): { host: string; port: number } {
   const i = listen.lastIndexOf(":");
   const host = i > 0 ? listen.slice(0, i) : "";
   const portText = i > 0 ? listen.slice(i + 1) : "";
   const port = Number(portText);
-  if (host === "" || portText === "" || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ListenError("BadAddress", `--listen ${JSON.stringify(listen)} is not host:port (e.g. 127.0.0.1:2379; port 0 picks a free port)`);
+  if (host === "" || !/^\d+$/.test(portText) || port > 65535) {
+    throw new ListenError("BadAddress", `${flag} ${JSON.stringify(listen)} is not host:port (e.g. 127.0.0.1:20160; port 0 picks a free port)`);
   }
   return { host, port };
 }

@@ -8,4 +8,3 @@ export { StoreStartError } from "./cluster-bootstrap.js";
 export { KvService, StatusError, type KvMethod, type KvOutcome, type KvRequestScope, type KvServiceOptions } from "./kv-service.js";
 export { MAX_OUTSTANDING, MAX_RESPONSES_PER_MESSAGE, MAX_RESPONSE_MESSAGE_BYTES, rawKvService, type IncomingBatch } from "./batch-commands.js";
 export * from "./limits.js";
-export { parseHostPort } from "./address.js";

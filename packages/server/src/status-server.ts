@@ -5,7 +5,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
-import { parseHostPort } from "./address.js";
+import { parseHostPort } from "@regionkv/scheduler";
 
 export interface StatusServer {
   /** The bound address, host:port. */
@@ -14,7 +14,8 @@ export interface StatusServer {
 }
 
 export async function startStatusServer(listen: string, registries: Registry[], status: () => unknown): Promise<StatusServer> {
-  const { host, port } = parseHostPort(listen, "--status-listen");
+  const { host: hostPart, port } = parseHostPort(listen, "--status-listen");
+  const host = hostPart.replace(/^\[(.*)\]$/, "$1"); // node:http takes an IPv6 host without brackets
   const merged = Registry.merge(registries);
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";
@@ -55,7 +56,7 @@ export async function startStatusServer(listen: string, registries: Registry[], 
   });
   const addr = server.address() as AddressInfo;
   return {
-    address: `${host}:${addr.port}`,
+    address: `${hostPart}:${addr.port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -15,10 +15,10 @@ import * as grpc from "@grpc/grpc-js";
 import { Engine, EngineError } from "@regionkv/engine";
 import { metapb } from "@regionkv/proto";
 import { RaftStore, type RaftstoreConfig } from "@regionkv/raftstore";
+import { parseHostPort } from "@regionkv/scheduler";
 import { SchedulerRpcClient } from "@regionkv/scheduler/client";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { parseHostPort } from "./address.js";
 import { StoreStartError, ensureFirstRegion, ensureStoreIdent } from "./cluster-bootstrap.js";
 import { rawKvService } from "./batch-commands.js";
 import { KvService } from "./kv-service.js";
@@ -68,10 +68,10 @@ function openEngine(dataDir: string): Engine {
   }
 }
 
+/** Bind `listen` (already checked to be host:port); resolves with the bound port. */
 function bindServer(server: grpc.Server, listen: string): Promise<number> {
-  const { host, port } = parseHostPort(listen, "--listen");
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, bound) => {
       if (err) {
         reject(
           /address already in use|EADDRINUSE/i.test(err.message)
@@ -110,7 +110,7 @@ async function connectScheduler(opts: StoreServerOptions): Promise<SchedulerRpcC
 export async function startStore(opts: StoreServerOptions): Promise<StoreServer> {
   const log = opts.logger;
   // Flags first: a typo must not touch the data directory.
-  parseHostPort(opts.listen, "--listen");
+  const listen = parseHostPort(opts.listen, "--listen");
   if (opts.statusListen !== undefined) parseHostPort(opts.statusListen, "--status-listen");
   if (opts.advertise !== undefined) parseHostPort(opts.advertise, "--advertise");
   const engine = openEngine(opts.dataDir);
@@ -134,14 +134,13 @@ export async function startStore(opts: StoreServerOptions): Promise<StoreServer>
     });
     cleanups.push(() => new Promise<void>((r) => server.tryShutdown(() => r())));
     const port = await bindServer(server, opts.listen);
-    const { host } = parseHostPort(opts.listen, "--listen");
-    const address = opts.advertise ?? `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`;
+    const address = opts.advertise ?? `${listen.host === "0.0.0.0" || listen.host === "[::]" ? "127.0.0.1" : listen.host}:${port}`;
 
     const scheduler = await connectScheduler(opts);
     cleanups.push(() => scheduler.close());
     const storeId = await ensureStoreIdent(engine, scheduler, opts.dataDir);
     const slog = log.child({ storeId: String(storeId) });
-    const statusListen = opts.statusListen ?? `${host}:${parseHostPort(opts.listen, "--listen").port === 0 ? 0 : port + 20}`;
+    const statusListen = opts.statusListen ?? `${listen.host}:${listen.port === 0 ? 0 : port + 20}`;
     const store: metapb.Store = {
       id: storeId,
       address,

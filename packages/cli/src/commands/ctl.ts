@@ -29,32 +29,27 @@ function encode(b: Buffer, opts: CtlOptions): string {
   return opts.hex ? b.toString("hex") : b.toString("utf8");
 }
 
-async function withClient<T>(command: string, opts: CtlOptions, fn: (c: RawClient) => Promise<T>): Promise<T> {
-  let client: RawClient | undefined;
+/** Open a connection, run `fn`, close it; any failure ends the command with one clear line. */
+async function withConnection<C extends { close(): unknown }, T>(command: string, open: () => Promise<C>, fn: (c: C) => Promise<T>): Promise<T> {
+  let conn: C | undefined;
   let result: T;
   try {
-    client = await RawClient.connect({ scheduler: endpoints(opts), timeoutMs: opts.timeoutMs });
-    result = await fn(client);
+    conn = await open();
+    result = await fn(conn);
   } catch (err) {
-    await client?.close().catch(() => undefined);
+    await Promise.resolve(conn?.close()).catch(() => undefined);
     return exitWithError(`ctl ${command}`, err);
   }
-  await client.close().catch(() => undefined);
+  await Promise.resolve(conn.close()).catch(() => undefined);
   return result;
 }
 
-async function withScheduler<T>(command: string, opts: CtlOptions, fn: (s: SchedulerRpcClient) => Promise<T>): Promise<T> {
-  let s: SchedulerRpcClient | undefined;
-  let result: T;
-  try {
-    s = await SchedulerRpcClient.connect({ endpoints: endpoints(opts), timeoutMs: opts.timeoutMs });
-    result = await fn(s);
-  } catch (err) {
-    s?.close();
-    return exitWithError(`ctl ${command}`, err);
-  }
-  s.close();
-  return result;
+function withClient<T>(command: string, opts: CtlOptions, fn: (c: RawClient) => Promise<T>): Promise<T> {
+  return withConnection(command, () => RawClient.connect({ scheduler: endpoints(opts), timeoutMs: opts.timeoutMs }), fn);
+}
+
+function withScheduler<T>(command: string, opts: CtlOptions, fn: (s: SchedulerRpcClient) => Promise<T>): Promise<T> {
+  return withConnection(command, () => SchedulerRpcClient.connect({ endpoints: endpoints(opts), timeoutMs: opts.timeoutMs }), fn);
 }
 
 export async function ctlGet(key: string, opts: CtlOptions): Promise<void> {
@@ -134,9 +129,9 @@ export async function ctlStores(opts: CtlOptions & { json: boolean }): Promise<v
   );
 }
 
-export async function ctlRegions(opts: CtlOptions & { json: boolean }): Promise<void> {
-  const regions = await withScheduler("regions", opts, allRegions);
-  const rows = regions.map(({ region, leader, approximateSize, approximateKeys }) => ({
+/** A region as `regions --json` and `region --json` print it. */
+function regionRow({ region, leader, approximateSize, approximateKeys }: RegionWithLeader) {
+  return {
     id: Number(region.id),
     startKey: region.startKey.toString("hex"),
     endKey: region.endKey.toString("hex"),
@@ -146,7 +141,11 @@ export async function ctlRegions(opts: CtlOptions & { json: boolean }): Promise<
     leaderStoreId: leader ? Number(leader.storeId) : null,
     approximateSize: Number(approximateSize ?? 0n),
     approximateKeys: Number(approximateKeys ?? 0n),
-  }));
+  };
+}
+
+export async function ctlRegions(opts: CtlOptions & { json: boolean }): Promise<void> {
+  const rows = (await withScheduler("regions", opts, allRegions)).map(regionRow);
   if (opts.json) {
     process.stdout.write(JSON.stringify(rows) + "\n");
     return;
@@ -234,15 +233,7 @@ export async function ctlRegion(key: string, opts: CtlOptions & { json: boolean 
     process.exitCode = 1;
     return;
   }
-  const row = {
-    id: Number(r.region.id),
-    startKey: r.region.startKey.toString("hex"),
-    endKey: r.region.endKey.toString("hex"),
-    version: Number(r.region.regionEpoch?.version ?? 0n),
-    confVer: Number(r.region.regionEpoch?.confVer ?? 0n),
-    peers: r.region.peers.map((p) => ({ id: Number(p.id), storeId: Number(p.storeId) })),
-    leaderStoreId: r.leader ? Number(r.leader.storeId) : null,
-  };
+  const { approximateSize: _size, approximateKeys: _keys, ...row } = regionRow(r);
   if (opts.json) process.stdout.write(JSON.stringify(row) + "\n");
   else
     process.stdout.write(
