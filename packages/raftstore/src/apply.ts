@@ -9,11 +9,12 @@
  * epoch must not apply to a region whose range has since changed.
  */
 import { parseColumnFamily, type WriteBatch } from "@regionkv/engine";
-import { raft_cmdpb } from "@regionkv/proto";
+import { raft_cmdpb, raft_serverpb, type metapb } from "@regionkv/proto";
 import { EntryType, type Entry } from "@regionkv/raft";
 import { regionErrorToPb, type RegionError } from "./region-error.js";
 import { checkKeyInRegion, checkRegionEpoch, keysOf } from "./region-util.js";
 import type { PeerStorage } from "./peer-storage.js";
+import { batchSplitOf, checkBatchSplit, newRegionAction, splitRegions, writeSplitRegionState } from "./split.js";
 
 /** The outcome of one applied entry, for the proposal waiting on it. */
 export interface ApplyResult {
@@ -30,12 +31,26 @@ export interface ApplyOutput {
   sideEffects: ApplySideEffect[];
   /** Bytes of keys and values written (the split check's size hint). */
   writtenBytes: number;
+  /** Keys put or deleted (the split check's key-count hint). */
+  writtenKeys: number;
   /** Normal entries skipped because they were at or below the applied index (restart). */
   skipped: number;
   /** A membership change applied (the leader reports the new region at once). */
   confChanged: boolean;
   /** This peer was removed: applying stopped at that entry; the peer destroys itself after the commit. */
   removedSelf: boolean;
+  /** Splits applied, in log order (the store creates the new peers once the batch is committed). */
+  splits: AppliedSplit[];
+}
+
+/** One applied split: every resulting region, and which new ones get a peer on this store. */
+export interface AppliedSplit {
+  /** All pieces ordered by start key (the parent's id among them). */
+  regions: metapb.Region[];
+  /** New regions whose initial state was written here: a peer is created for each. */
+  created: metapb.Region[];
+  /** New regions this store had already removed: their data range here is deleted. */
+  tombstoned: metapb.Region[];
 }
 
 /** What applying one conf-change entry did. */
@@ -65,7 +80,7 @@ export function applyEntries(
   wb: WriteBatch,
   onConfChange: (e: Entry, wb: WriteBatch) => ConfChangeOutcome,
 ): ApplyOutput {
-  const out: ApplyOutput = { results: [], sideEffects: [], writtenBytes: 0, skipped: 0, confChanged: false, removedSelf: false };
+  const out: ApplyOutput = { results: [], sideEffects: [], writtenBytes: 0, writtenKeys: 0, skipped: 0, confChanged: false, removedSelf: false, splits: [] };
   for (const e of entries) {
     if (e.index <= ps.applyState.appliedIndex) {
       out.skipped++;
@@ -103,7 +118,7 @@ function applyCommand(ps: PeerStorage, e: Entry, wb: WriteBatch, out: ApplyOutpu
   }
   const epochErr = checkRegionEpoch(req, ps.region);
   if (epochErr) return errorResponse(epochErr, e.term);
-  if (req.adminRequest) return applyAdmin(ps, req.adminRequest, e, out);
+  if (req.adminRequest) return applyAdmin(ps, req.adminRequest, e, wb, out);
   for (const key of keysOf(req)) {
     const keyErr = checkKeyInRegion(key, ps.region);
     if (keyErr) return errorResponse(keyErr, e.term);
@@ -115,6 +130,7 @@ function applyCommand(ps: PeerStorage, e: Entry, wb: WriteBatch, out: ApplyOutpu
         const p = r.put!;
         wb.put(parseColumnFamily(p.cf) ?? "default", p.key, p.value);
         out.writtenBytes += p.key.byteLength + p.value.byteLength;
+        out.writtenKeys++;
         resp.responses.push({ cmdType: r.cmdType, put: {} });
         break;
       }
@@ -122,6 +138,7 @@ function applyCommand(ps: PeerStorage, e: Entry, wb: WriteBatch, out: ApplyOutpu
         const d = r.delete!;
         wb.delete(parseColumnFamily(d.cf) ?? "default", d.key);
         out.writtenBytes += d.key.byteLength;
+        out.writtenKeys++;
         resp.responses.push({ cmdType: r.cmdType, delete: {} });
         break;
       }
@@ -150,6 +167,7 @@ function applyCommand(ps: PeerStorage, e: Entry, wb: WriteBatch, out: ApplyOutpu
           wb.put(cf, c.key, c.value);
           out.writtenBytes += c.key.byteLength + c.value.byteLength;
         }
+        if (holds) out.writtenKeys++;
         resp.responses.push({
           cmdType: r.cmdType,
           compareAndSwap: { succeed: holds, previousNotExist: current === undefined, previousValue: Buffer.from(current ?? Buffer.alloc(0)) },
@@ -164,9 +182,37 @@ function applyCommand(ps: PeerStorage, e: Entry, wb: WriteBatch, out: ApplyOutpu
   return resp;
 }
 
-function applyAdmin(ps: PeerStorage, admin: raft_cmdpb.AdminRequest, e: Entry, out: ApplyOutput): raft_cmdpb.RaftCmdResponse {
+function applyAdmin(ps: PeerStorage, admin: raft_cmdpb.AdminRequest, e: Entry, wb: WriteBatch, out: ApplyOutput): raft_cmdpb.RaftCmdResponse {
   const resp = okResponse(e.term);
   switch (admin.cmdType) {
+    case raft_cmdpb.AdminCmdType.Split:
+    case raft_cmdpb.AdminCmdType.BatchSplit: {
+      // The epoch (both counters) was checked by the caller; the keys are checked again against
+      // the region as it is now. A refused split changes nothing and tells the proposer why.
+      const bs = batchSplitOf(admin);
+      const err = checkBatchSplit(ps.region, bs, Number.MAX_SAFE_INTEGER);
+      if (err) return errorResponse({ kind: "EpochNotMatch", message: err.kind === "InvalidRequest" ? err.message : err.kind, currentRegions: [ps.region] }, e.term);
+      const { derived, created, all } = splitRegions(ps.region, bs!);
+      const applied: AppliedSplit = { regions: all, created: [], tombstoned: [] };
+      for (const r of created) {
+        const action = newRegionAction(ps.engine, r);
+        if (action.kind === "create") {
+          writeSplitRegionState(ps.engine, wb, r);
+          applied.created.push(r);
+        } else if (action.kind === "tombstone") {
+          applied.tombstoned.push(r);
+        }
+      }
+      ps.region = derived;
+      wb.setRegionState(ps.regionId, { state: raft_serverpb.PeerState.Normal, region: derived });
+      out.splits.push(applied);
+      if (admin.cmdType === raft_cmdpb.AdminCmdType.Split) {
+        resp.adminResponse = { cmdType: admin.cmdType, split: { left: all[0], right: all[1] } };
+      } else {
+        resp.adminResponse = { cmdType: admin.cmdType, splits: { regions: all } };
+      }
+      return resp;
+    }
     case raft_cmdpb.AdminCmdType.CompactLog: {
       const c = admin.compactLog!;
       const compactIndex = Number(c.compactIndex);

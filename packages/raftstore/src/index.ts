@@ -21,7 +21,7 @@ export { parseSize, formatSize, SizeError } from "./size.js";
 export { LoadSplitter, loadSplitOptions, type LoadSplitOptions, type LoadSplitDecision } from "./load-split.js";
 export {
   SplitKeyFinder,
-  checkSplit,
+  halfSplitLimits,
   runSplitCheck,
   scanSplitKeys,
   splitCheckLimits,
@@ -30,3 +30,4 @@ export {
   type SplitCheckResult,
   type SplitCheckView,
 } from "./workers/split-check-worker.js";
+export { MAX_SPLIT_KEYS, batchSplitOf, checkBatchSplit, splitRegions } from "./split.js";

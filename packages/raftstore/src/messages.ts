@@ -19,11 +19,15 @@ export type PeerMsg =
   /** A command to propose (or a read to serve), settled through `callback`. */
   | { type: "raftCmd"; request: raft_cmdpb.RaftCmdRequest; callback: ProposalCallback; deadline: number }
   | { type: "tick"; tick: PeerTick }
-  | { type: "start" }
+  /** Begin: a lone voter (or a split piece whose parent led here, `campaign`) campaigns at once. */
+  | { type: "start"; campaign?: boolean }
   /** From the region worker: the snapshot asked for by peer storage is ready (or failed). */
   | { type: "snapshotGenerated"; snapshot: Snapshot | undefined; error: string | undefined }
-  /** From the split-check worker: the measured size of the region. */
-  | { type: "regionApproximateSize"; bytes: number; keys: number; splitKey: Buffer | undefined }
+  /**
+   * From the split-check worker: the measured size of the region (version `version`) and where to
+   * split it (empty: nowhere). `reason` says which rule found the keys (logs).
+   */
+  | { type: "regionApproximateSize"; bytes: number; keys: number; splitKeys: Buffer[]; version: bigint; reason: string }
   /** From the transport: a snapshot sent to `toPeerId` arrived (ok) or did not. */
   | { type: "snapshotStatus"; toPeerId: number; ok: boolean }
   /** From the raft-log GC worker: the log up to `index` is physically deleted. */

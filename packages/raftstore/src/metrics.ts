@@ -18,6 +18,8 @@ export class RaftstoreMetrics {
   readonly readIndexBatch: Histogram;
   readonly messagesDropped: Counter;
   readonly fsyncs: Counter;
+  readonly splits: Counter;
+  readonly leaderRegions: Gauge;
 
   constructor(labels: Record<string, string> = {}) {
     this.registry = new Registry();
@@ -39,6 +41,8 @@ export class RaftstoreMetrics {
     this.snapshotBytes = new Counter({ name: "regionkv_raftstore_snapshot_bytes_total", help: "Bytes of snapshot data generated and applied", labelNames: ["kind"], registers: r });
     this.readIndexBatch = new Histogram({ name: "regionkv_raftstore_read_index_batch", help: "Reads served by one ReadIndex round", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: r });
     this.fsyncs = new Counter({ name: "regionkv_raftstore_fsyncs_total", help: "Group commits that were synced to disk (a Ready needed it)", registers: r });
+    this.splits = new Counter({ name: "regionkv_raftstore_splits_total", help: "Region splits applied on this store (each counts once per peer)", registers: r });
+    this.leaderRegions = new Gauge({ name: "regionkv_raftstore_leader_regions", help: "Regions whose leader is on this store", registers: r });
     this.messagesDropped = new Counter({ name: "regionkv_raftstore_raft_messages_dropped_total", help: "Raft messages the transport refused (peer reported unreachable)", registers: r });
   }
 }

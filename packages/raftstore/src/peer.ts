@@ -15,10 +15,9 @@
  * NotLeader, so a stale node never answers from stale state.
  */
 import { WriteBatch } from "@regionkv/engine";
-import type { schedulerpb } from "@regionkv/proto";
-import { eraftpb, metapb, raft_cmdpb, raft_serverpb } from "@regionkv/proto";
+import { eraftpb, metapb, raft_cmdpb, raft_serverpb, schedulerpb } from "@regionkv/proto";
 import { RawNode, SnapshotStatus, StateRole, decodeConfChange, type Entry, type Ready } from "@regionkv/raft";
-import { applyEntries, errorResponse, okResponse, type ApplyOutput, type ConfChangeOutcome } from "./apply.js";
+import { applyEntries, errorResponse, okResponse, type AppliedSplit, type ApplyOutput, type ConfChangeOutcome } from "./apply.js";
 import { changedRegion, checkChangePeer, raftChangeType } from "./conf-change.js";
 import type { PeerMsg } from "./messages.js";
 import { PeerTick } from "./messages.js";
@@ -28,10 +27,13 @@ import { messageFromPb, messageToPb } from "./raft-codec.js";
 import { ReadQueue } from "./read-queue.js";
 import type { ProposalFailure, RegionError } from "./region-error.js";
 import { checkKeyInRegion, checkRegionEpoch, epochOf, isEpochStale, keysOf } from "./region-util.js";
+import { MAX_SPLIT_KEYS, batchSplitOf, checkBatchSplit } from "./split.js";
 import type { StoreContext } from "./store-context.js";
 
 /** Election timeouts of silence after which an uninitialized peer destroys itself. */
 const UNINITIALIZED_SILENCE_TIMEOUTS = 3;
+/** A split check or split request not answered within this long is given up (a new one may start). */
+const SPLIT_IN_FLIGHT_MS = 20_000;
 
 /** A Ready taken from raft, waiting for the group commit, the apply and advance. */
 export interface PendingReady {
@@ -61,6 +63,16 @@ export class Peer {
   sizeDiffHint = 0;
   approximateSize: number | undefined;
   approximateKeys: number | undefined;
+  /** Keys written since the last split check (with `sizeDiffHint`, triggers the next check). */
+  keysDiffHint = 0;
+  /** When the running split check was queued (undefined: none running). */
+  private splitCheckSince: number | undefined;
+  /** A scheduler asked to halve the region while another check ran: halve once that one reports. */
+  private halveNext = false;
+  /** A split asked of the scheduler and proposed, not yet seen applied: the version it was asked at. */
+  private splitAsked: { version: bigint; at: number } | undefined;
+  /** Raft ticks since the load splitter was last asked about this region. */
+  private loadTicks = 0;
   /** Log GC: everything below this is physically deleted or queued for deletion. */
   private lastCompactedIndex: number;
 
@@ -135,16 +147,16 @@ export class Peer {
         this.onTick(msg.tick);
         return;
       case "start":
-        // A region whose only voter is this peer needs no election timeout to start serving.
-        if (this.region.peers.length === 1 && Number(this.region.peers[0]!.id) === this.peerId) this.raw.campaign();
+        // A region whose only voter is this peer needs no election timeout to start serving; nor
+        // does a split piece whose parent led here (its peers elsewhere have no leader to wait for).
+        if ((this.region.peers.length === 1 && Number(this.region.peers[0]!.id) === this.peerId) || msg.campaign) this.raw.campaign();
         return;
       case "snapshotGenerated":
         this.storage.onSnapshotGenerated(msg.snapshot);
         if (!msg.snapshot) this.ctx.log.warn({ regionId: this.regionId, peerId: this.peerId, err: msg.error }, "snapshot generation failed; raft will ask again");
         return;
       case "regionApproximateSize":
-        this.approximateSize = msg.bytes;
-        this.approximateKeys = msg.keys;
+        this.onSplitCheckResult(msg.bytes, msg.keys, msg.splitKeys, msg.version, msg.reason);
         return;
       case "snapshotStatus":
         this.raw.reportSnapshot(msg.toPeerId, msg.ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
@@ -254,6 +266,10 @@ export class Peer {
       case PeerTick.Raft:
         this.raw.tick();
         this.expireProposals();
+        if (this.isLeader && ++this.loadTicks * this.ctx.cfg.raftBaseTickMs >= this.ctx.cfg.loadSplitWindowMs) {
+          this.loadTicks = 0;
+          this.checkLoadSplit();
+        }
         // A peer created by a message and then removed before its snapshot arrived hears from
         // nobody again (it is in no one's configuration and cannot campaign): it goes. If it is
         // still wanted, the leader's next heartbeat creates it again.
@@ -317,6 +333,14 @@ export class Peer {
       const keyErr = checkKeyInRegion(key, this.region);
       if (keyErr) return fail(keyErr);
     }
+    const load = this.ctx.loadSplitter;
+    for (const r of req.requests) {
+      if (r.get) load.recordRead(this.regionId, r.get.key);
+      else if (r.put) load.recordWrite(this.regionId, r.put.key);
+      else if (r.delete) load.recordWrite(this.regionId, r.delete.key);
+      else if (r.compareAndSwap) load.recordWrite(this.regionId, r.compareAndSwap.key);
+      else if (r.deleteRange) load.recordWrite(this.regionId, r.deleteRange.startKey, r.deleteRange.endKey);
+    }
     if (isRead) {
       this.reads.push(req, callback, deadline);
       return;
@@ -349,8 +373,15 @@ export class Peer {
       case raft_cmdpb.AdminCmdType.ChangePeer:
         this.proposeChangePeer(req, callback, deadline, fail);
         return;
+      case raft_cmdpb.AdminCmdType.Split:
+      case raft_cmdpb.AdminCmdType.BatchSplit: {
+        const err = checkBatchSplit(this.region, batchSplitOf(admin), MAX_SPLIT_KEYS);
+        if (err) return fail(err);
+        this.propose(req, callback, deadline, fail);
+        return;
+      }
       default:
-        return fail({ kind: "InvalidRequest", message: `admin command ${admin.cmdType} is not supported yet (membership change and split arrive with multi-raft)` });
+        return fail({ kind: "InvalidRequest", message: `admin command ${admin.cmdType} is not supported` });
     }
   }
 
@@ -466,6 +497,11 @@ export class Peer {
     if (rd.softState && rd.softState.raftState !== StateRole.Leader) {
       // No longer leader: queued reads can never be confirmed by us.
       this.reads.failAll(this.notLeader());
+    } else if (rd.softState) {
+      // Just elected: the scheduler (and through it the clients) learns the new leader at once,
+      // and a region never measured (a split piece) is measured.
+      this.onHeartbeatTick();
+      if (this.approximateSize === undefined) this.scheduleSplitCheck("size");
     }
     const { snapshotRegion } = this.storage.saveReadyState(rd, wb);
     if (snapshotRegion) for (const p of snapshotRegion.peers) this.peerCache.set(Number(p.id), p);
@@ -543,6 +579,7 @@ export class Peer {
       const now = this.ctx.clock.now();
       for (const res of out.results) this.settleAt(res.index, res.term, res.response, now);
       this.sizeDiffHint += out.writtenBytes;
+      this.keysDiffHint += out.writtenKeys;
       for (const se of out.sideEffects) {
         if (se.kind === "compactLog") {
           // The log below the compact index is no longer needed: delete it in the background.
@@ -563,8 +600,32 @@ export class Peer {
       return;
     }
     this.reads.serveApplied(this.storage.applyState.appliedIndex, this.ctx.engine, this.ctx.metrics, this.region);
-    // The scheduler learns a new membership at once (its operator finishes, clients re-route).
-    if (out?.confChanged) this.onHeartbeatTick();
+    for (const split of out?.splits ?? []) this.onSplitApplied(split);
+    // The scheduler learns a new membership or range at once (its operator finishes, clients re-route).
+    if (out?.confChanged || (out && out.splits.length > 0)) this.onHeartbeatTick();
+    else if (out && this.isLeader && this.overSplitLimits()) this.scheduleSplitCheck("size");
+  }
+
+  /**
+   * A split applied: this peer now holds the derived piece; the store creates peers for the new
+   * pieces (they campaign at once where this peer led, so the halves serve without waiting for an
+   * election timeout). Sizes are measured again: the pieces of a region far past the limit are
+   * split further by the next check.
+   */
+  private onSplitApplied(split: AppliedSplit): void {
+    this.splitAsked = undefined;
+    this.approximateSize = undefined;
+    this.approximateKeys = undefined;
+    this.sizeDiffHint = 0;
+    this.keysDiffHint = 0;
+    for (const r of split.regions) this.ctx.loadSplitter.forget(Number(r.id));
+    this.ctx.metrics.splits.inc();
+    this.ctx.log.info(
+      { regionId: this.regionId, peerId: this.peerId, version: String(epochOf(this.region).version), regions: split.regions.map((r) => String(r.id)), leader: this.isLeader },
+      "region split",
+    );
+    this.ctx.meta.splitApplied(this.regionId, split, this.isLeader);
+    if (this.isLeader) this.scheduleSplitCheck("size");
   }
 
   /**
@@ -597,6 +658,15 @@ export class Peer {
    */
   private onHeartbeatResponse(resp: schedulerpb.RegionHeartbeatResponse): void {
     if (!this.isLeader) return;
+    if (resp.splitRegion) {
+      // A split step: with keys, split there; otherwise find the middle key first. Only against
+      // the epoch the scheduler saw (a re-sent step after the split is a no-op).
+      const version = resp.regionEpoch?.version ?? epochOf(this.region).version;
+      if (version !== epochOf(this.region).version) return;
+      if (resp.splitRegion.policy === schedulerpb.CheckPolicy.USEKEY) this.askSplit(resp.splitRegion.keys, version, "scheduler");
+      else this.scheduleSplitCheck("half");
+      return;
+    }
     let admin: raft_cmdpb.AdminRequest | undefined;
     if (resp.changePeer?.peer) {
       admin = { cmdType: raft_cmdpb.AdminCmdType.ChangePeer, changePeer: { changeType: resp.changePeer.changeType, peer: resp.changePeer.peer } };
@@ -661,9 +731,71 @@ export class Peer {
 
   private onSplitCheckTick(): void {
     if (!this.isLeader) return;
-    if (this.approximateSize !== undefined && this.sizeDiffHint < this.ctx.cfg.regionSplitSize / 8) return;
+    if (this.approximateSize !== undefined && this.sizeDiffHint < this.ctx.cfg.regionSplitSize / 8 && this.keysDiffHint < this.ctx.cfg.regionSplitKeys / 8) return;
+    this.scheduleSplitCheck("size");
+  }
+
+  /** Whether the last measured size plus what was written since passes a split limit (check now, not at the next tick). */
+  private overSplitLimits(): boolean {
+    const cfg = this.ctx.cfg;
+    const size = this.approximateSize ?? 0;
+    const keys = this.approximateKeys ?? 0;
+    // Only on crossing: a region measured over the limit that yielded no key waits for the tick.
+    return (size <= cfg.regionMaxSize && size + this.sizeDiffHint > cfg.regionMaxSize) || (keys <= cfg.regionMaxKeys && keys + this.keysDiffHint > cfg.regionMaxKeys);
+  }
+
+  /**
+   * Queue a split check of the region as it is now, unless one is running or a split is in
+   * flight. `half`: find the key that halves the region (a scheduler's split operator without keys).
+   */
+  private scheduleSplitCheck(policy: "size" | "half"): void {
+    const now = this.ctx.clock.now();
+    if (this.splitCheckSince !== undefined && now - this.splitCheckSince < SPLIT_IN_FLIGHT_MS) {
+      if (policy === "half") this.halveNext = true;
+      return;
+    }
+    if (this.splitInFlight(now)) return;
+    if (policy === "half") this.halveNext = false;
+    this.splitCheckSince = now;
     this.sizeDiffHint = 0;
-    this.ctx.schedule({ worker: "splitCheck", regionId: this.regionId, region: this.region });
+    this.keysDiffHint = 0;
+    this.ctx.schedule({ worker: "splitCheck", regionId: this.regionId, region: this.region, policy });
+  }
+
+  private splitInFlight(now: number): boolean {
+    const a = this.splitAsked;
+    return a !== undefined && a.version === epochOf(this.region).version && now - a.at < SPLIT_IN_FLIGHT_MS;
+  }
+
+  /** The split checker's measurement: remember the size, and split if it found keys for this version of the region. */
+  private onSplitCheckResult(bytes: number, keys: number, splitKeys: Buffer[], version: bigint, reason: string): void {
+    this.splitCheckSince = undefined;
+    this.approximateSize = bytes;
+    this.approximateKeys = keys;
+    if (splitKeys.length > 0) this.askSplit(splitKeys, version, reason);
+    else if (this.halveNext && this.isLeader) this.scheduleSplitCheck("half");
+  }
+
+  /**
+   * Split at `splitKeys` (found against region version `version`): the scheduler worker asks for
+   * ids and proposes the BatchSplit to this peer with that epoch; a split made meanwhile makes
+   * the proposal fail its epoch check, so keys found for an older range are never used.
+   */
+  askSplit(splitKeys: Buffer[], version: bigint, reason: string): void {
+    if (!this.isLeader || this.stopped) return;
+    const now = this.ctx.clock.now();
+    if (version !== epochOf(this.region).version || this.splitInFlight(now)) return;
+    const keys = splitKeys.filter((k) => checkKeyInRegion(k, this.region) === undefined && Buffer.compare(k, this.region.startKey) > 0);
+    if (keys.length === 0) return;
+    this.splitAsked = { version, at: now };
+    this.ctx.log.info({ regionId: this.regionId, peerId: this.peerId, reason, keys: keys.length, version: String(version) }, "asking the scheduler to split the region");
+    this.ctx.schedule({ worker: "scheduler", kind: "askBatchSplit", region: this.region, leader: this.meta(), splitKeys: keys, reason });
+  }
+
+  /** Every load window: a region hot for long enough is split at the key that balances its sampled load. */
+  private checkLoadSplit(): void {
+    const key = this.ctx.loadSplitter.maybeSplitKey(this.regionId, this.ctx.clock.now(), this.region);
+    if (key) this.askSplit([key], epochOf(this.region).version, "load");
   }
 
   private onHeartbeatTick(): void {

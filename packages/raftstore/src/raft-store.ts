@@ -11,6 +11,8 @@ import crypto from "node:crypto";
 import type { Engine } from "@regionkv/engine";
 import { eraftpb, raft_serverpb, type metapb, type raft_cmdpb, type schedulerpb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
+import type { AppliedSplit } from "./apply.js";
+import { LoadSplitter, loadSplitOptions } from "./load-split.js";
 import pino, { type Logger } from "pino";
 import { readStoreIdent } from "./bootstrap.js";
 import { resolveRaftstoreConfig, type RaftstoreConfig } from "./config.js";
@@ -65,6 +67,12 @@ export class RaftStore {
   private readonly startTime = Date.now();
   /** Ranges of destroyed peers whose data the region worker has not deleted yet (no snapshot may land there). */
   private readonly pendingDeletes = new Map<number, { startKey: Buffer; endKey: Buffer }>();
+  /**
+   * Votes for regions this store does not have yet because it has not applied their split (the
+   * parent here still covers the range): replayed after each split here, so the new region elects
+   * at once instead of after an election timeout. Oldest dropped past PENDING_VOTES_LIMIT.
+   */
+  private pendingVotes: raft_serverpb.RaftMessage[] = [];
 
   constructor(opts: RaftStoreOptions) {
     this.storeId = opts.storeId;
@@ -73,7 +81,8 @@ export class RaftStore {
     this.log = (opts.logger ?? pino({ level: "warn" })).child({ storeId: String(opts.storeId) });
     this.metrics = opts.metrics ?? new RaftstoreMetrics({ store: String(opts.storeId) });
     this.router = new Router();
-    const random = seededRandom(opts.seed ?? crypto.randomInt(1, 2 ** 31));
+    const seed = opts.seed ?? crypto.randomInt(1, 2 ** 31);
+    const random = seededRandom(seed);
     const clock = opts.clock ?? { now: () => Date.now() };
     this.workers = new Workers(
       {
@@ -84,6 +93,7 @@ export class RaftStore {
         log: this.log,
         scheduler: opts.scheduler,
         storeStats: () => this.storeStats(),
+        clock,
       },
       this.mode === "manual" ? "manual" : "async",
     );
@@ -101,7 +111,11 @@ export class RaftStore {
         if (t.worker === "region" && t.kind === "destroy") this.pendingDeletes.set(t.regionId, { startKey: t.startKey, endKey: t.endKey });
         this.workers.schedule(t);
       },
-      meta: { rangeConflict: (regionId, startKey, endKey) => this.rangeConflict(regionId, startKey, endKey) },
+      meta: {
+        rangeConflict: (regionId, startKey, endKey) => this.rangeConflict(regionId, startKey, endKey),
+        splitApplied: (regionId, split, parentWasLeader) => this.onSplitApplied(regionId, split, parentWasLeader),
+      },
+      loadSplitter: new LoadSplitter(loadSplitOptions(this.cfg), clock, seededRandom(seed ^ 0x5bd1e995)),
     };
     this.worker = new RaftWorker(this.ctx, this.peers, (regionId, msgs) => this.onUnknownRegion(regionId, msgs));
     this.ticker = new TickDriver(this.cfg, this.router);
@@ -308,13 +322,70 @@ export class RaftStore {
     }
     if (!isInitialMessage(msg.message)) return drop("not an initial message");
     const conflict = this.rangeConflict(regionId, msg.startKey, msg.endKey);
-    if (conflict) return drop(conflict);
+    if (conflict) {
+      if (this.isFromUnappliedSplit(msg) && isVote(msg.message)) {
+        this.pendingVotes.push(msg);
+        if (this.pendingVotes.length > PENDING_VOTES_LIMIT) this.pendingVotes.shift();
+        return drop(`${conflict}; kept until a split here frees the range`);
+      }
+      return drop(conflict);
+    }
     const region: metapb.Region = { id: msg.regionId, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), regionEpoch: { confVer: 0n, version: 0n }, peers: [] };
     const peer = new Peer(this.ctx, region, Number(to.id));
     this.addPeer(peer);
     this.metrics.regionCount.set(this.peers.size);
     this.log.info({ regionId, peerId: Number(to.id) }, "peer created by a raft message");
     this.router.send(regionId, { type: "raftMessage", msg });
+  }
+
+  /** Whether `msg`'s range lies in a region here whose version is older than the message's (it has a split to apply). */
+  private isFromUnappliedSplit(msg: raft_serverpb.RaftMessage): boolean {
+    const version = msg.regionEpoch?.version ?? 0n;
+    for (const p of this.peers.values()) {
+      if (p.destroyed || !p.isInitialized) continue;
+      if (!rangesOverlap(p.region.startKey, p.region.endKey, msg.startKey, msg.endKey)) continue;
+      const r = p.region;
+      const inside = Buffer.compare(msg.startKey, r.startKey) >= 0 && (r.endKey.length === 0 || (msg.endKey.length > 0 && Buffer.compare(msg.endKey, r.endKey) <= 0));
+      return inside && epochOf(r).version < version;
+    }
+    return false;
+  }
+
+  /**
+   * A peer here applied a split (its apply batch is committed): start peers for the new regions
+   * it wrote, delete the data of pieces this store had already removed, and replay the votes that
+   * were waiting for these ranges.
+   */
+  private onSplitApplied(parentId: number, split: AppliedSplit, parentWasLeader: boolean): void {
+    for (const r of split.created) {
+      const regionId = Number(r.id);
+      const me = r.peers.find((p) => p.storeId === this.storeId);
+      if (!me) continue;
+      const existing = this.peers.get(regionId);
+      if (existing) {
+        if (existing.isInitialized) {
+          this.log.warn({ regionId, parentId }, "split piece already has an initialized peer here; kept");
+          continue;
+        }
+        // An uninitialized peer created by the new region's vote: the split gives it its range
+        // (its vote was kept in the state written at apply).
+        existing.stop();
+        this.peers.delete(regionId);
+      }
+      const peer = new Peer(this.ctx, r, Number(me.id));
+      this.addPeer(peer);
+      this.router.send(regionId, { type: "start", campaign: parentWasLeader });
+    }
+    for (const r of split.tombstoned) {
+      this.log.info({ regionId: Number(r.id), parentId }, "split piece was removed from this store before; deleting its data");
+      this.ctx.schedule({ worker: "region", kind: "destroy", regionId: Number(r.id), startKey: r.startKey, endKey: r.endKey });
+    }
+    this.metrics.regionCount.set(this.peers.size);
+    if (this.pendingVotes.length > 0) {
+      const votes = this.pendingVotes;
+      this.pendingVotes = [];
+      for (const m of votes) this.onRaftMessage(m);
+    }
   }
 
   private sendGcMessage(region: metapb.Region, from: metapb.Peer, to: metapb.Peer): void {
@@ -357,6 +428,13 @@ export class RaftStore {
     this.ticker.stop();
     for (const p of this.peers.values()) p.stop();
   }
+}
+
+/** Votes kept at most while their split is not applied here. */
+const PENDING_VOTES_LIMIT = 256;
+
+function isVote(m: eraftpb.Message): boolean {
+  return m.msgType === eraftpb.MessageType.MsgRequestVote || m.msgType === eraftpb.MessageType.MsgRequestPreVote;
 }
 
 /** A vote, a pre-vote, or a heartbeat from a leader that knows nothing of the receiver (commit 0). */

@@ -5,6 +5,8 @@
  */
 import type { Engine } from "@regionkv/engine";
 import type { Logger } from "pino";
+import type { AppliedSplit } from "./apply.js";
+import type { LoadSplitter } from "./load-split.js";
 import type { RaftstoreConfig } from "./config.js";
 import type { RaftstoreMetrics } from "./metrics.js";
 import type { Router } from "./router.js";
@@ -16,8 +18,13 @@ export interface Clock {
   now(): number;
 }
 
-/** The store's view of its regions that peers may consult (never change). */
+/** The store's view of its regions that peers may consult, and the store-level effects peers cause. */
 export interface StoreMeta {
+  /**
+   * A split applied on region `regionId` (after its apply batch is committed): create and start
+   * peers for the new regions here; they campaign at once if `parentWasLeader`.
+   */
+  splitApplied(regionId: number, split: AppliedSplit, parentWasLeader: boolean): void;
   /**
    * Why `[startKey, endKey)` may not be taken by region `regionId` on this store (another
    * initialized region, or the range of a destroyed peer whose data is still being deleted
@@ -38,6 +45,8 @@ export interface StoreContext {
   /** Uniform [0, 1): seeds each raft node's election-timeout randomness. */
   readonly random: () => number;
   readonly meta: StoreMeta;
+  /** Request rates and sampled keys per region, for load-based split (shared by the store's peers). */
+  readonly loadSplitter: LoadSplitter;
   /** Queue background work (region snapshots, log GC, split check, scheduler calls). */
   schedule(task: WorkerTask): void;
 }

@@ -9,12 +9,12 @@ import assert from "node:assert/strict";
 import { WriteBatch, type Engine } from "@regionkv/engine";
 import type { metapb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
-import { DEFAULT_RAFTSTORE_CONFIG, resolveRaftstoreConfig } from "../src/config.js";
+import { resolveRaftstoreConfig } from "../src/config.js";
 import type { PeerMsg } from "../src/messages.js";
 import { Router } from "../src/router.js";
 import {
   SplitKeyFinder,
-  checkSplit,
+  halfSplitLimits,
   runSplitCheck,
   scanSplitKeys,
   splitCheckLimits,
@@ -195,7 +195,7 @@ describe("the worker's runners", () => {
     return { router: r, mail: () => r.takeBusy().flatMap(([, msgs]) => msgs) };
   }
 
-  test("runSplitCheck yields between chunks, reads the same as one scan, and reports size and first key", async (t) => {
+  test("runSplitCheck yields between chunks, reads the same as one scan, and reports the size and every key", async (t) => {
     const engine = openEngine(t);
     fillRows(engine, 100, 10);
     const { router: rt, mail } = router();
@@ -204,7 +204,8 @@ describe("the worker's runners", () => {
     const r = await runSplitCheck(engine, rt, makeRegion([1]), l, async () => void yields++);
     assert.deepEqual(r, check(engine, { ...l, scanBatch: 1024 }));
     assert.equal(yields, Math.floor(100 / 8));
-    assert.deepEqual(mail(), [{ type: "regionApproximateSize", bytes: 1000, keys: 100, splitKey: b("k10") }]);
+    assert.deepEqual(mail(), [{ type: "regionApproximateSize", bytes: 1000, keys: 100, splitKeys: r!.splitKeys, version: 1n, reason: "size" }]);
+    assert.deepEqual(keysOf(r!), ["k10", "k20", "k30", "k40", "k50", "k60", "k70", "k80", "k90"]);
   });
 
   test("runSplitCheck does not see writes made while it yields (one snapshot)", async (t) => {
@@ -226,13 +227,22 @@ describe("the worker's runners", () => {
     assert.deepEqual(mail(), []);
   });
 
-  test("checkSplit (the synchronous form) uses the size limits given and the config's key limits", (t) => {
+  test("the half policy cuts once, at the first row past half the region's bytes, whatever the size limits", async (t) => {
     const engine = openEngine(t);
     fillRows(engine, 30, 10);
     const { router: rt, mail } = router();
-    const r = checkSplit(engine, rt, makeRegion([1]), 100, 50, { maxKeys: DEFAULT_RAFTSTORE_CONFIG.regionMaxKeys });
-    assert.deepEqual(keysOf(r), ["k05", "k10", "k15", "k20"]);
-    assert.deepEqual(mail(), [{ type: "regionApproximateSize", bytes: 300, keys: 30, splitKey: b("k05") }]);
+    const r = await runSplitCheck(engine, rt, makeRegion([1]), limits({ maxSize: 1e9, splitSize: 1e9 }), async () => {}, "half");
+    assert.deepEqual(keysOf(r!), ["k15"]);
+    assert.deepEqual(mail(), [{ type: "regionApproximateSize", bytes: 300, keys: 30, splitKeys: [b("k15")], version: 1n, reason: "half" }]);
+    assert.deepEqual(halfSplitLimits(300, 64), { maxSize: 0, splitSize: 150, maxKeys: Number.MAX_SAFE_INTEGER, splitKeys: Number.MAX_SAFE_INTEGER, batchSplitLimit: 1, scanBatch: 64 });
+  });
+
+  test("the half policy finds no key in a region of one row", async (t) => {
+    const engine = openEngine(t);
+    fillRows(engine, 1, 10);
+    const { router: rt } = router();
+    const r = await runSplitCheck(engine, rt, makeRegion([1]), limits({}), async () => {}, "half");
+    assert.deepEqual(keysOf(r!), []);
   });
 
   test("splitCheckLimits takes every limit from the config", () => {

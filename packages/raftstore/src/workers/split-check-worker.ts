@@ -23,7 +23,7 @@
  */
 import type { Engine, EngineSnapshot } from "@regionkv/engine";
 import type { metapb } from "@regionkv/proto";
-import { DEFAULT_RAFTSTORE_CONFIG, type RaftstoreConfig } from "../config.js";
+import type { RaftstoreConfig } from "../config.js";
 import type { Router } from "../router.js";
 
 export interface SplitCheckLimits {
@@ -168,13 +168,29 @@ export function scanSplitKeys(view: SplitCheckView, region: metapb.Region, limit
   }
 }
 
-function report(router: Router, region: metapb.Region, r: SplitCheckResult): void {
-  router.send(Number(region.id), { type: "regionApproximateSize", bytes: r.bytes, keys: r.keys, splitKey: r.splitKeys[0] });
+/**
+ * Limits that cut a region of `bytes` default-CF bytes in two at about its middle (a scheduler's
+ * split step without keys): one key, at the first row past half the size.
+ */
+export function halfSplitLimits(bytes: number, scanBatch: number): SplitCheckLimits {
+  return { maxSize: 0, splitSize: Math.max(1, Math.ceil(bytes / 2)), maxKeys: Number.MAX_SAFE_INTEGER, splitKeys: Number.MAX_SAFE_INTEGER, batchSplitLimit: 1, scanBatch };
+}
+
+function report(router: Router, region: metapb.Region, r: SplitCheckResult, reason: string): void {
+  router.send(Number(region.id), {
+    type: "regionApproximateSize",
+    bytes: r.bytes,
+    keys: r.keys,
+    splitKeys: r.splitKeys,
+    version: region.regionEpoch?.version ?? 0n,
+    reason,
+  });
 }
 
 /**
  * The worker's runner: checks `region` on an engine snapshot, awaiting `yieldNow` between chunks,
- * and reports to the peer. Returns the result, or undefined when the engine closed meanwhile
+ * and reports to the peer. `policy` "half" finds the key that halves the region instead of
+ * applying the size limits. Returns the result, or undefined when the engine closed meanwhile
  * (nothing is reported then).
  */
 export async function runSplitCheck(
@@ -183,43 +199,21 @@ export async function runSplitCheck(
   region: metapb.Region,
   limits: SplitCheckLimits,
   yieldNow: () => Promise<void>,
+  policy: "size" | "half" = "size",
 ): Promise<SplitCheckResult | undefined> {
   const view = engine.snapshot();
   try {
-    const steps = splitCheckSteps(view, region, limits);
+    const l = policy === "half" ? halfSplitLimits(view.approximateSize("default", region.startKey, region.endKey).bytes, limits.scanBatch) : limits;
+    const steps = splitCheckSteps(view, region, l);
     for (;;) {
       const s = steps.next();
       if (s.done) {
-        report(router, region, s.value);
+        report(router, region, s.value, policy === "half" ? "half" : "size");
         return s.value;
       }
       await yieldNow();
       if (engine.isClosed) return undefined;
     }
-  } finally {
-    view.release();
-  }
-}
-
-/**
- * The synchronous form the worker queue calls today (no yields, size limits only; the key
- * limits and batch limit come from the defaults unless `more` gives them). Prefer
- * `runSplitCheck(engine, router, region, splitCheckLimits(cfg), yieldNow)`.
- */
-export function checkSplit(
-  engine: Engine,
-  router: Router,
-  region: metapb.Region,
-  maxSize: number,
-  splitSize: number,
-  more: Partial<Omit<SplitCheckLimits, "maxSize" | "splitSize">> = {},
-): SplitCheckResult {
-  const limits: SplitCheckLimits = { ...splitCheckLimits(DEFAULT_RAFTSTORE_CONFIG), ...more, maxSize, splitSize };
-  const view = engine.snapshot();
-  try {
-    const r = scanSplitKeys(view, region, limits);
-    report(router, region, r);
-    return r;
   } finally {
     view.release();
   }

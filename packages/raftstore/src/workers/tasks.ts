@@ -11,8 +11,13 @@ export type WorkerTask =
   | { worker: "region"; kind: "destroy"; regionId: number; startKey: Buffer; endKey: Buffer }
   /** Raft-log GC worker: delete entries [lo, hi) of the region's log. */
   | { worker: "raftLogGc"; regionId: number; lo: number; hi: number }
-  /** Split-check worker: measure the region and find a split key if it is too large. */
-  | { worker: "splitCheck"; regionId: number; region: metapb.Region }
+  /**
+   * Split-check worker: measure the region and find split keys — `size`: by the size and key-count
+   * limits; `half`: the key that halves it (a scheduler's split step without keys).
+   */
+  | { worker: "splitCheck"; regionId: number; region: metapb.Region; policy: "size" | "half" }
+  /** Scheduler-task worker: ask for ids for a split at `splitKeys`, then propose the BatchSplit to the leader. */
+  | { worker: "scheduler"; kind: "askBatchSplit"; region: metapb.Region; leader: metapb.Peer; splitKeys: Buffer[]; reason: string }
   /** Scheduler-task worker: a leader's region heartbeat. */
   | { worker: "scheduler"; kind: "regionHeartbeat"; region: metapb.Region; leader: metapb.Peer; approximateSize: number; approximateKeys: number; pendingPeers: metapb.Peer[] }
   /** Scheduler-task worker: the store heartbeat. */

@@ -6,15 +6,16 @@
  */
 import PQueue from "p-queue";
 import type { Engine } from "@regionkv/engine";
-import type { schedulerpb } from "@regionkv/proto";
+import { raft_cmdpb, type schedulerpb } from "@regionkv/proto";
 import type { Logger } from "pino";
 import type { RaftstoreConfig } from "../config.js";
 import type { RaftstoreMetrics } from "../metrics.js";
 import type { Router } from "../router.js";
 import type { SchedulerClient } from "../scheduler-client.js";
+import type { Clock } from "../store-context.js";
 import { gcRaftLog } from "./raft-log-gc-worker.js";
 import { destroyRegionData, generateSnapshot } from "./region-worker.js";
-import { checkSplit } from "./split-check-worker.js";
+import { runSplitCheck, splitCheckLimits } from "./split-check-worker.js";
 import type { WorkerTask } from "./tasks.js";
 
 export interface WorkerDeps {
@@ -25,6 +26,7 @@ export interface WorkerDeps {
   log: Logger;
   scheduler: SchedulerClient | undefined;
   storeStats: () => schedulerpb.StoreStats;
+  clock: Clock;
 }
 
 export class Workers {
@@ -81,7 +83,7 @@ export class Workers {
           gcRaftLog(engine, router, task.regionId, task.lo, task.hi);
           return;
         case "splitCheck":
-          checkSplit(engine, router, task.region, cfg.regionMaxSize, cfg.regionSplitSize);
+          await runSplitCheck(engine, router, task.region, splitCheckLimits(cfg), yieldNow, task.policy);
           return;
         case "scheduler":
           if (!scheduler) return;
@@ -93,6 +95,8 @@ export class Workers {
               approximateSize: task.approximateSize,
               approximateKeys: task.approximateKeys,
             });
+          } else if (task.kind === "askBatchSplit") {
+            await askBatchSplit(scheduler, router, task, this.deps.clock.now() + cfg.proposalTimeoutMs, log);
           } else {
             await scheduler.storeHeartbeat(this.deps.storeStats());
           }
@@ -107,4 +111,40 @@ export class Workers {
       log.warn({ err: e instanceof Error ? e.message : String(e), task: task.worker }, "background task failed");
     }
   }
+}
+
+/**
+ * Ids for a split, then the BatchSplit proposed to the leader with the epoch the keys were found
+ * under (the peer checks it at propose and again at apply). The outcome is only logged: the next
+ * split check asks again if the split did not happen.
+ */
+async function askBatchSplit(
+  scheduler: SchedulerClient,
+  router: Router,
+  task: Extract<WorkerTask, { kind: "askBatchSplit" }>,
+  deadline: number,
+  log: Logger,
+): Promise<void> {
+  const { region, leader, splitKeys } = task;
+  const ids = await scheduler.askBatchSplit(region, splitKeys.length);
+  if (ids.length !== splitKeys.length) throw new Error(`scheduler gave ${ids.length} split ids for ${splitKeys.length} keys`);
+  const request: raft_cmdpb.RaftCmdRequest = {
+    header: { regionId: region.id, peer: leader, readQuorum: false, regionEpoch: region.regionEpoch, term: 0n, uuid: Buffer.alloc(0) },
+    requests: [],
+    adminRequest: {
+      cmdType: raft_cmdpb.AdminCmdType.BatchSplit,
+      splits: { requests: splitKeys.map((k, i) => ({ splitKey: k, newRegionId: ids[i]!.newRegionId, newPeerIds: ids[i]!.newPeerIds })), rightDerive: false },
+    },
+  };
+  const regionId = Number(region.id);
+  const sent = router.send(regionId, {
+    type: "raftCmd",
+    request,
+    deadline,
+    callback: (r) => {
+      if (!r.ok) log.info({ regionId, reason: task.reason, err: r.error.kind, detail: "message" in r.error ? r.error.message : undefined }, "split not made");
+      else if (r.response.header?.error) log.info({ regionId, reason: task.reason, err: r.response.header.error.message }, "split refused at apply");
+    },
+  });
+  if (!sent) log.debug({ regionId }, "region gone before its split was proposed");
 }
