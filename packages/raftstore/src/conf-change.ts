@@ -30,7 +30,11 @@ export function checkChangePeer(region: metapb.Region, cp: raft_cmdpb.ChangePeer
     case eraftpb.ConfChangeType.AddNode:
     case eraftpb.ConfChangeType.AddLearnerNode: {
       const sameId = region.peers.find((p) => p.id === peer.id);
-      if (sameId) return already(`peer ${peer.id} is already a member`);
+      // AddNode of a learner promotes it to voter (a learner joins first, catches up, then votes).
+      if (sameId && cp.changeType === eraftpb.ConfChangeType.AddNode && sameId.role === metapb.PeerRole.Learner) {
+        return sameId.storeId === peer.storeId ? undefined : { kind: "InvalidRequest", message: `region ${region.id}: learner ${peer.id} is on store ${sameId.storeId}, not ${peer.storeId}` };
+      }
+      if (sameId) return already(`peer ${peer.id} is already a ${sameId.role === metapb.PeerRole.Learner ? "learner" : "member"}`);
       const sameStore = region.peers.find((p) => p.storeId === peer.storeId);
       if (sameStore) return { kind: "InvalidRequest", message: `region ${region.id} already has peer ${sameStore.id} on store ${peer.storeId}; remove it before adding another` };
       return undefined;
@@ -44,12 +48,16 @@ export function checkChangePeer(region: metapb.Region, cp: raft_cmdpb.ChangePeer
   }
 }
 
-/** The region after `cp` (checked with `checkChangePeer`): one peer added or removed, conf_ver + 1. */
+/** The region after `cp` (checked with `checkChangePeer`): one peer added, promoted or removed, conf_ver + 1. */
 export function changedRegion(region: metapb.Region, cp: raft_cmdpb.ChangePeerRequest): metapb.Region {
   const out = cloneRegion(region);
   const peer = cp.peer!;
+  const existing = out.peers.find((p) => p.id === peer.id);
   if (cp.changeType === eraftpb.ConfChangeType.RemoveNode) {
     out.peers = out.peers.filter((p) => p.id !== peer.id);
+  } else if (existing) {
+    // Promotion of a learner (checked by checkChangePeer).
+    existing.role = metapb.PeerRole.Voter;
   } else {
     const role = cp.changeType === eraftpb.ConfChangeType.AddLearnerNode ? metapb.PeerRole.Learner : metapb.PeerRole.Voter;
     out.peers.push({ id: peer.id, storeId: peer.storeId, role });

@@ -18,6 +18,8 @@ export interface RaftstoreConfig {
   raftLogGcSizeLimit: number;
   /** Base ticks between split checks of a region (its size and key count are measured). */
   splitCheckTickInterval: number;
+  /** A leader reports a peer it has not heard from for this long (ms) as down in its region heartbeats. */
+  maxPeerDownMs: number;
   /** Base ticks between a leader's region heartbeats to the scheduler. */
   regionHeartbeatTickInterval: number;
   /** Base ticks between store heartbeats. */
@@ -71,6 +73,7 @@ export const DEFAULT_RAFTSTORE_CONFIG: RaftstoreConfig = {
   raftLogGcCountLimit: 10_000,
   raftLogGcSizeLimit: 64 * 1024 * 1024,
   splitCheckTickInterval: 100,
+  maxPeerDownMs: 5 * 60_000,
   regionHeartbeatTickInterval: 100,
   storeHeartbeatTickInterval: 100,
   snapGcTickInterval: 600,

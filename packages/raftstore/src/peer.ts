@@ -73,6 +73,10 @@ export class Peer {
   private splitAsked: { version: bigint; at: number } | undefined;
   /** Raft ticks since the load splitter was last asked about this region. */
   private loadTicks = 0;
+  /** Leader: when each other peer was last heard from (ms; set for all when elected). */
+  private readonly lastHeard = new Map<number, number>();
+  /** Traffic since the last region heartbeat (reported by the leader, then reset). */
+  private traffic = { bytesWritten: 0, keysWritten: 0, keysRead: 0, sinceMs: 0 };
   /** Log GC: everything below this is physically deleted or queued for deletion. */
   private lastCompactedIndex: number;
 
@@ -111,6 +115,7 @@ export class Peer {
     // so the first GC after start also removes whatever log rows they left behind.
     this.lastCompactedIndex = 0;
     for (const p of region.peers) this.peerCache.set(Number(p.id), p);
+    this.traffic.sinceMs = ctx.clock.now();
   }
 
   get region(): metapb.Region {
@@ -207,6 +212,7 @@ export class Peer {
       return;
     }
     this.silentTicks = 0;
+    if (fromId !== 0n) this.lastHeard.set(Number(fromId), this.ctx.clock.now());
     if (m.message.msgType === eraftpb.MessageType.MsgSnapshot && !this.acceptSnapshot(m)) return;
     if (m.fromPeer) this.peerCache.set(Number(m.fromPeer.id), m.fromPeer);
     let raftMsg;
@@ -342,6 +348,7 @@ export class Peer {
       else if (r.deleteRange) load.recordWrite(this.regionId, r.deleteRange.startKey, r.deleteRange.endKey);
     }
     if (isRead) {
+      this.traffic.keysRead += req.requests.length;
       this.reads.push(req, callback, deadline);
       return;
     }
@@ -499,7 +506,10 @@ export class Peer {
       this.reads.failAll(this.notLeader());
     } else if (rd.softState) {
       // Just elected: the scheduler (and through it the clients) learns the new leader at once,
-      // and a region never measured (a split piece) is measured.
+      // and a region never measured (a split piece) is measured. Every peer counts as just heard
+      // from (down time is measured from here).
+      const now = this.ctx.clock.now();
+      for (const p of this.region.peers) this.lastHeard.set(Number(p.id), now);
       this.onHeartbeatTick();
       if (this.approximateSize === undefined) this.scheduleSplitCheck("size");
     }
@@ -580,6 +590,10 @@ export class Peer {
       for (const res of out.results) this.settleAt(res.index, res.term, res.response, now);
       this.sizeDiffHint += out.writtenBytes;
       this.keysDiffHint += out.writtenKeys;
+      this.traffic.bytesWritten += out.writtenBytes;
+      this.traffic.keysWritten += out.writtenKeys;
+      this.ctx.traffic.bytesWritten += out.writtenBytes;
+      this.ctx.traffic.keysWritten += out.writtenKeys;
       for (const se of out.sideEffects) {
         if (se.kind === "compactLog") {
           // The log below the compact index is no longer needed: delete it in the background.
@@ -800,15 +814,42 @@ export class Peer {
 
   private onHeartbeatTick(): void {
     if (!this.isLeader) return;
+    const now = this.ctx.clock.now();
+    const t = this.traffic;
+    // Followers count traffic too (they apply the same writes) but never reset it: when one is
+    // elected, its first report covers the whole time since it last reported, rate intact.
+    const start = t.sinceMs;
     this.ctx.schedule({
       worker: "scheduler",
       kind: "regionHeartbeat",
-      region: this.region,
-      leader: this.meta(),
-      approximateSize: this.approximateSize ?? 0,
-      approximateKeys: this.approximateKeys ?? 0,
-      pendingPeers: this.pendingPeers(),
+      heartbeat: {
+        region: this.region,
+        leader: this.meta(),
+        approximateSize: this.approximateSize ?? 0,
+        approximateKeys: this.approximateKeys ?? 0,
+        pendingPeers: this.pendingPeers(),
+        downPeers: this.downPeers(now),
+        bytesWritten: t.bytesWritten,
+        keysWritten: t.keysWritten,
+        keysRead: t.keysRead,
+        intervalStartSec: Math.floor(start / 1000),
+        intervalEndSec: Math.floor(now / 1000),
+        term: this.raw.raft.term,
+      },
     });
+    this.traffic = { bytesWritten: 0, keysWritten: 0, keysRead: 0, sinceMs: now };
+  }
+
+  /** Peers (other than this leader) not heard from for longer than maxPeerDownMs. */
+  downPeers(now: number): schedulerpb.PeerStats[] {
+    const out: schedulerpb.PeerStats[] = [];
+    for (const p of this.region.peers) {
+      const id = Number(p.id);
+      if (id === this.peerId) continue;
+      const heard = this.lastHeard.get(id) ?? now;
+      if (now - heard > this.ctx.cfg.maxPeerDownMs) out.push({ peer: p, downSeconds: BigInt(Math.floor((now - heard) / 1000)) });
+    }
+    return out;
   }
 
   /** Followers whose log is behind the leader's first index (they need a snapshot). */

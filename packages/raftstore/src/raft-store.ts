@@ -8,6 +8,7 @@
  * `manual` does nothing by itself: a test calls `tick()`, `poll()` and `runWorkers()`.
  */
 import crypto from "node:crypto";
+import fs from "node:fs";
 import type { Engine } from "@regionkv/engine";
 import { eraftpb, raft_serverpb, type metapb, type raft_cmdpb, type schedulerpb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
@@ -65,6 +66,8 @@ export class RaftStore {
   private polling = false;
   private stopped = false;
   private readonly startTime = Date.now();
+  /** When the store statistics were last taken (their traffic counters cover the time since). */
+  private lastStoreHeartbeatMs: number;
   /** Ranges of destroyed peers whose data the region worker has not deleted yet (no snapshot may land there). */
   private readonly pendingDeletes = new Map<number, { startKey: Buffer; endKey: Buffer }>();
   /**
@@ -116,7 +119,9 @@ export class RaftStore {
         splitApplied: (regionId, split, parentWasLeader) => this.onSplitApplied(regionId, split, parentWasLeader),
       },
       loadSplitter: new LoadSplitter(loadSplitOptions(this.cfg), clock, seededRandom(seed ^ 0x5bd1e995)),
+      traffic: { bytesWritten: 0, keysWritten: 0 },
     };
+    this.lastStoreHeartbeatMs = clock.now();
     this.worker = new RaftWorker(this.ctx, this.peers, (regionId, msgs) => this.onUnknownRegion(regionId, msgs));
     this.ticker = new TickDriver(this.cfg, this.router);
     const ident = readStoreIdent(opts.engine);
@@ -401,11 +406,19 @@ export class RaftStore {
     });
   }
 
+  /**
+   * The store heartbeat's statistics: regions, disk capacity and free space of the data
+   * directory's file system, used bytes, and the bytes/keys applied since the previous call (the
+   * counters reset here, so call it once per heartbeat).
+   */
   storeStats(): schedulerpb.StoreStats {
-    return {
+    const now = this.ctx.clock.now();
+    const traffic = this.ctx.traffic;
+    const disk = diskSpace(this.engine.dir);
+    const stats: schedulerpb.StoreStats = {
       storeId: this.storeId,
-      capacity: 0n,
-      available: 0n,
+      capacity: BigInt(disk.capacity),
+      available: BigInt(disk.available),
       regionCount: this.peers.size,
       sendingSnapCount: 0,
       receivingSnapCount: 0,
@@ -413,12 +426,19 @@ export class RaftStore {
       applyingSnapCount: 0,
       isBusy: false,
       usedSize: BigInt(this.engine.usedBytes()),
-      bytesWritten: 0n,
-      keysWritten: 0n,
+      bytesWritten: BigInt(traffic.bytesWritten),
+      keysWritten: BigInt(traffic.keysWritten),
       bytesRead: 0n,
       keysRead: 0n,
-      interval: undefined,
-    } as schedulerpb.StoreStats;
+      interval: { startTimestamp: BigInt(Math.floor(this.lastStoreHeartbeatMs / 1000)), endTimestamp: BigInt(Math.floor(now / 1000)) },
+    };
+    traffic.bytesWritten = 0;
+    traffic.keysWritten = 0;
+    this.lastStoreHeartbeatMs = now;
+    let leaders = 0;
+    for (const p of this.peers.values()) if (p.isLeader) leaders++;
+    this.metrics.leaderRegions.set(leaders);
+    return stats;
   }
 
   /** Stop: timers off, waiting proposals fail with RegionNotFound. The engine stays open (the caller owns it). */
@@ -427,6 +447,16 @@ export class RaftStore {
     this.stopped = true;
     this.ticker.stop();
     for (const p of this.peers.values()) p.stop();
+  }
+}
+
+/** Size and free space of the file system holding `dir` (zeros if it cannot be read). */
+function diskSpace(dir: string): { capacity: number; available: number } {
+  try {
+    const s = fs.statfsSync(dir);
+    return { capacity: s.blocks * s.bsize, available: s.bavail * s.bsize };
+  } catch {
+    return { capacity: 0, available: 0 };
   }
 }
 

@@ -10,6 +10,17 @@ export interface RegionHeartbeat {
   pendingPeers: metapb.Peer[];
   approximateSize: number;
   approximateKeys: number;
+  // The rest is optional for callers that only report membership (tests, tools): absent = none/0.
+  /** Peers the leader has not heard from for longer than maxPeerDownMs. */
+  downPeers?: schedulerpb.PeerStats[];
+  /** Traffic of the region during [intervalStartSec, intervalEndSec) (unix seconds). */
+  bytesWritten?: number;
+  keysWritten?: number;
+  keysRead?: number;
+  intervalStartSec?: number;
+  intervalEndSec?: number;
+  /** The leader's raft term. */
+  term?: number;
 }
 
 export interface SchedulerClient {

@@ -47,6 +47,8 @@ export interface StoreContext {
   readonly meta: StoreMeta;
   /** Request rates and sampled keys per region, for load-based split (shared by the store's peers). */
   readonly loadSplitter: LoadSplitter;
+  /** Bytes and keys applied on this store since the last store heartbeat (peers add, the heartbeat resets). */
+  readonly traffic: { bytesWritten: number; keysWritten: number };
   /** Queue background work (region snapshots, log GC, split check, scheduler calls). */
   schedule(task: WorkerTask): void;
 }

@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import { eraftpb, metapb, raft_cmdpb, raft_serverpb, type schedulerpb } from "@regionkv/proto";
 import { checkChangePeer, changedRegion } from "../src/conf-change.js";
 import type { RegionHeartbeat, SchedulerClient } from "../src/scheduler-client.js";
-import { TestCluster, b, header, makeRegion, mustFail, mustOk } from "./helpers.js";
+import { TestCluster, b, header, makeRegion, mustFail, mustOk, putReq } from "./helpers.js";
 
 const peer = (id: number, storeId: number): metapb.Peer => ({ id: BigInt(id), storeId: BigInt(storeId), role: metapb.PeerRole.Voter });
 
@@ -76,6 +76,20 @@ describe("conf-change rules", () => {
     assert.equal(removed.regionEpoch?.confVer, 3n);
     assert.deepEqual(r.peers.length, 2, "the input region is not changed");
   });
+
+  test("AddNode of a learner promotes it (conf_ver + 1, same id, voter); a second promotion or a learner add over it is refused", () => {
+    const learner = { ...peer(3, 3), role: metapb.PeerRole.Learner };
+    const r = changedRegion(makeRegion([1, 2]), { changeType: eraftpb.ConfChangeType.AddLearnerNode, peer: learner });
+    assert.deepEqual(r.peers.map((p) => [Number(p.id), p.role]), [[1, metapb.PeerRole.Voter], [2, metapb.PeerRole.Voter], [3, metapb.PeerRole.Learner]]);
+    assert.equal(checkChangePeer(r, { changeType: eraftpb.ConfChangeType.AddNode, peer: peer(3, 3) }), undefined);
+    assert.equal(checkChangePeer(r, { changeType: eraftpb.ConfChangeType.AddNode, peer: peer(3, 4) })?.kind, "InvalidRequest");
+    assert.equal(checkChangePeer(r, { changeType: eraftpb.ConfChangeType.AddLearnerNode, peer: learner })?.kind, "EpochNotMatch");
+    const promoted = changedRegion(r, { changeType: eraftpb.ConfChangeType.AddNode, peer: peer(3, 3) });
+    assert.deepEqual(promoted.peers.map((p) => [Number(p.id), p.role]), [[1, metapb.PeerRole.Voter], [2, metapb.PeerRole.Voter], [3, metapb.PeerRole.Voter]]);
+    assert.equal(promoted.regionEpoch?.confVer, r.regionEpoch!.confVer + 1n);
+    assert.equal(r.peers[2]!.role, metapb.PeerRole.Learner, "the input region is not changed");
+    assert.equal(checkChangePeer(promoted, { changeType: eraftpb.ConfChangeType.AddNode, peer: peer(3, 3) })?.kind, "EpochNotMatch");
+  });
 });
 
 describe("raftstore: membership change", () => {
@@ -95,6 +109,29 @@ describe("raftstore: membership change", () => {
     assert.deepEqual(regionOn(c, 3).regionEpoch, { confVer: 2n, version: 1n });
     await c.mustPut(leader, "k2", "v2");
     await until(c, () => c.engine(3).get("default", b("k2"))?.toString() === "v2", "store 3 follows the log");
+  });
+
+  test("a learner joins, is caught up by snapshot without a vote, and is then promoted to voter on every store", async (t) => {
+    const c = new TestCluster(t, [1, 2, 3], { region: makeRegion([1, 2]), bootstrapOn: [1, 2] });
+    const leader = c.mustElect();
+    await c.mustPut(leader, "k1", "v1");
+    const learner = { ...peer(3, 3), role: metapb.PeerRole.Learner };
+    mustOk(await c.propose(leader, changePeerReq(c.region, c.peerOf(leader), eraftpb.ConfChangeType.AddLearnerNode, learner)));
+    await until(c, () => c.engine(3).get("default", b("k1"))?.toString() === "v1", "the learner catches up by snapshot");
+    const l = c.store(leader).peers.get(1)!;
+    assert.ok(l.raw.raft.prs.isLearner(3), "raft on the leader has 3 as a learner");
+    assert.equal(regionOn(c, 3).peers.find((p) => p.id === 3n)?.role, metapb.PeerRole.Learner);
+    const other = leader === 1 ? 2 : 1;
+    const region = regionOn(c, leader);
+    mustOk(await c.propose(leader, changePeerReq(region, c.peerOf(leader), eraftpb.ConfChangeType.AddNode, peer(3, 3))));
+    await until(c, () => [1, 2, 3].every((s) => regionOn(c, s).peers.every((p) => p.role === metapb.PeerRole.Voter)), "promotion applied everywhere");
+    assert.deepEqual(regionOn(c, 3).regionEpoch, { confVer: 3n, version: 1n });
+    assert.ok(c.store(leader).peers.get(1)!.raw.raft.prs.isVoter(3));
+    // Now a voter: the region survives the loss of the other original voter.
+    c.isolate(other);
+    const r = regionOn(c, leader);
+    mustOk(await c.propose(leader, putReq(r, c.peerOf(leader), "k2", "v2")));
+    await until(c, () => c.engine(3).get("default", b("k2"))?.toString() === "v2", "a write commits with the leader and the promoted peer");
   });
 
   test("a re-sent ChangePeer is harmless: the old epoch gets EpochNotMatch, the current epoch a no-op refusal, conf_ver moves once", async (t) => {

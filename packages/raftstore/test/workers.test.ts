@@ -238,15 +238,82 @@ describe("scheduler-task worker", () => {
     };
     const region = makeRegion([1, 2, 3]);
     const h = harness(engine, [1], {}, client);
-    h.workers.schedule({ worker: "scheduler", kind: "regionHeartbeat", region, leader: region.peers[0]!, approximateSize: 123, approximateKeys: 4, pendingPeers: [region.peers[2]!] });
+    h.workers.schedule({
+      worker: "scheduler",
+      kind: "regionHeartbeat",
+      heartbeat: {
+        region,
+        leader: region.peers[0]!,
+        approximateSize: 123,
+        approximateKeys: 4,
+        pendingPeers: [region.peers[2]!],
+        downPeers: [],
+        bytesWritten: 0,
+        keysWritten: 0,
+        keysRead: 0,
+        intervalStartSec: 0,
+        intervalEndSec: 0,
+        term: 6,
+      },
+    });
     h.workers.schedule({ worker: "scheduler", kind: "storeHeartbeat" });
     assert.equal(await h.workers.runPending(), 2);
     assert.deepEqual(seen, [
-      { region, leader: region.peers[0], pendingPeers: [region.peers[2]], approximateSize: 123, approximateKeys: 4 },
+      {
+        region,
+        leader: region.peers[0],
+        pendingPeers: [region.peers[2]],
+        approximateSize: 123,
+        approximateKeys: 4,
+        downPeers: [],
+        bytesWritten: 0,
+        keysWritten: 0,
+        keysRead: 0,
+        intervalStartSec: 0,
+        intervalEndSec: 0,
+        term: 6,
+      },
       { storeId: 1n, regionCount: 1 },
     ]);
     const none = harness(engine, [1]);
     none.workers.schedule({ worker: "scheduler", kind: "storeHeartbeat" });
     assert.equal(await none.workers.runPending(), 1);
+  });
+
+  test("askBatchSplit: ids from the scheduler, then a BatchSplit with the epoch the keys were found under goes to the region's peer", async (t) => {
+    const engine = openEngine(t);
+    const asked: Array<[bigint, number]> = [];
+    const client: SchedulerClient = {
+      regionHeartbeat: async () => {},
+      storeHeartbeat: async () => {},
+      askBatchSplit: async (r, n) => {
+        asked.push([r.id, n]);
+        return Array.from({ length: n }, (_, i) => ({ newRegionId: BigInt(100 + i * 10), newPeerIds: [BigInt(101 + i * 10), BigInt(102 + i * 10)] }));
+      },
+      getStore: async () => undefined,
+    };
+    const region = makeRegion([1, 2], { version: 4n });
+    const h = harness(engine, [1], {}, client);
+    h.workers.schedule({ worker: "scheduler", kind: "askBatchSplit", region, leader: region.peers[0]!, splitKeys: [b("g"), b("p")], reason: "size" });
+    await h.workers.runPending();
+    assert.deepEqual(asked, [[1n, 2]]);
+    const mail = h.mail(1);
+    assert.equal(mail.length, 1);
+    const m = mail[0]!;
+    assert.equal(m.type, "raftCmd");
+    if (m.type !== "raftCmd") return;
+    assert.deepEqual(m.request.header?.regionEpoch, { confVer: 1n, version: 4n });
+    assert.deepEqual(
+      m.request.adminRequest?.splits?.requests.map((r) => [r.splitKey.toString(), Number(r.newRegionId), r.newPeerIds.map(Number)]),
+      [
+        ["g", 100, [101, 102]],
+        ["p", 110, [111, 112]],
+      ],
+    );
+    // A scheduler that answers with the wrong number of ids: nothing is proposed.
+    const bad = harness(engine, [1], {}, { ...client, askBatchSplit: async () => [] });
+    bad.workers.schedule({ worker: "scheduler", kind: "askBatchSplit", region, leader: region.peers[0]!, splitKeys: [b("g")], reason: "size" });
+    await bad.workers.runPending();
+    assert.deepEqual(bad.mail(1), []);
   });
 });

@@ -3,6 +3,7 @@
  * reports back through the router only.
  */
 import type { metapb } from "@regionkv/proto";
+import type { RegionHeartbeat } from "../scheduler-client.js";
 
 export type WorkerTask =
   /** Region worker: build a snapshot of the region from a consistent read. */
@@ -19,6 +20,6 @@ export type WorkerTask =
   /** Scheduler-task worker: ask for ids for a split at `splitKeys`, then propose the BatchSplit to the leader. */
   | { worker: "scheduler"; kind: "askBatchSplit"; region: metapb.Region; leader: metapb.Peer; splitKeys: Buffer[]; reason: string }
   /** Scheduler-task worker: a leader's region heartbeat. */
-  | { worker: "scheduler"; kind: "regionHeartbeat"; region: metapb.Region; leader: metapb.Peer; approximateSize: number; approximateKeys: number; pendingPeers: metapb.Peer[] }
+  | { worker: "scheduler"; kind: "regionHeartbeat"; heartbeat: RegionHeartbeat }
   /** Scheduler-task worker: the store heartbeat. */
   | { worker: "scheduler"; kind: "storeHeartbeat" };

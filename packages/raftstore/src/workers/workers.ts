@@ -88,13 +88,7 @@ export class Workers {
         case "scheduler":
           if (!scheduler) return;
           if (task.kind === "regionHeartbeat") {
-            await scheduler.regionHeartbeat({
-              region: task.region,
-              leader: task.leader,
-              pendingPeers: task.pendingPeers,
-              approximateSize: task.approximateSize,
-              approximateKeys: task.approximateKeys,
-            });
+            await scheduler.regionHeartbeat(task.heartbeat);
           } else if (task.kind === "askBatchSplit") {
             await askBatchSplit(scheduler, router, task, this.deps.clock.now() + cfg.proposalTimeoutMs, log);
           } else {

@@ -142,16 +142,19 @@ export class SchedulerRpcClient implements SchedulerClient {
       header: this.header(),
       region: hb.region,
       leader: hb.leader,
-      downPeers: [],
+      downPeers: hb.downPeers ?? [],
       pendingPeers: hb.pendingPeers,
-      bytesWritten: 0n,
+      bytesWritten: toU64(hb.bytesWritten ?? 0),
       bytesRead: 0n,
-      keysWritten: 0n,
-      keysRead: 0n,
+      keysWritten: toU64(hb.keysWritten ?? 0),
+      keysRead: toU64(hb.keysRead ?? 0),
       approximateSize: toU64(hb.approximateSize),
-      interval: undefined,
+      interval:
+        hb.intervalStartSec !== undefined && hb.intervalEndSec !== undefined
+          ? { startTimestamp: toU64(hb.intervalStartSec), endTimestamp: toU64(hb.intervalEndSec) }
+          : undefined,
       approximateKeys: toU64(hb.approximateKeys),
-      term: 0n,
+      term: toU64(hb.term ?? 0),
     });
   }
 
