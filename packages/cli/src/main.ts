@@ -29,6 +29,7 @@ import { runScheduler } from "./commands/scheduler.js";
 import { runStore } from "./commands/store.js";
 import { LOG_LEVELS, type LogLevel } from "./logger.js";
 import type { RegionLimitFlags } from "./region-limits.js";
+import type { StoreTuningFlags } from "./store-tuning.js";
 
 /** The split flags, on `store` and on `cluster` (which passes them to every store). */
 function regionLimitOptions(cmd: Command): Command {
@@ -37,6 +38,18 @@ function regionLimitOptions(cmd: Command): Command {
     .option("--region-split-size <size>", "size of each piece of a split (default 64MiB, or 2/3 of --region-max-size)")
     .option("--region-max-keys <n>", "split a region once it holds more keys than this (default 1440000)")
     .option("--region-split-keys <n>", "keys in each piece of a split (default 960000, or 2/3 of --region-max-keys)");
+}
+
+/**
+ * The store's timing flags, on `store` and on `cluster`: production defaults suit production;
+ * tests and small demo clusters turn them down to see splits and balancing within seconds.
+ */
+function storeTuningOptions(cmd: Command): Command {
+  return cmd
+    .option("--region-heartbeat-interval <duration>", "how often a region leader reports to the scheduler (e.g. 2s; default 10s)")
+    .option("--store-heartbeat-interval <duration>", "how often a store reports its statistics to the scheduler (default 10s)")
+    .option("--split-check-interval <duration>", "how often a region leader measures its region's size for a split (default 10s)")
+    .option("--load-split-qps <n>", "requests per second (3 one-second windows in a row) above which a region is split by load (default 3000)");
 }
 
 function intArg(name: string, min: number, max: number) {
@@ -70,8 +83,8 @@ program
   .addOption(logLevel())
   .action((o: { listen: string; data: string; maxReplicas: number; maxStoreDownTime: string; logLevel: LogLevel }) => runScheduler(o));
 
-regionLimitOptions(program
-  .command("store"))
+storeTuningOptions(regionLimitOptions(program
+  .command("store")))
   .description("run one store (region replicas, KV and raft services)")
   .option("--scheduler <host:port>", "scheduler address (comma-separated for several)", "127.0.0.1:2379")
   .option("--listen <host:port>", "gRPC listen address for clients and other stores", "127.0.0.1:20160")
@@ -80,12 +93,12 @@ regionLimitOptions(program
   .option("--advertise <host:port>", "address other stores and clients dial; default: the listen address")
   .option("--initial-stores <n>", "first start of a new cluster: stores that must register before the first region is created (its replicas)", intArg("--initial-stores", 1, 100), 3)
   .addOption(logLevel())
-  .action((o: { scheduler: string; listen: string; data: string; statusListen?: string; advertise?: string; initialStores: number; logLevel: LogLevel } & RegionLimitFlags) =>
+  .action((o: { scheduler: string; listen: string; data: string; statusListen?: string; advertise?: string; initialStores: number; logLevel: LogLevel } & RegionLimitFlags & StoreTuningFlags) =>
     runStore(o),
   );
 
-regionLimitOptions(program
-  .command("cluster"))
+storeTuningOptions(regionLimitOptions(program
+  .command("cluster")))
   .description("run a scheduler and N stores on this machine as child processes")
   .option("--stores <n>", "number of stores", intArg("--stores", 1, 100), 3)
   .option("--data <dir>", "data directory (scheduler/ and store-N/ inside)", "./data")
@@ -108,7 +121,8 @@ regionLimitOptions(program
         logLevel: LogLevel;
         maxReplicas?: number;
         maxStoreDownTime?: string;
-      } & RegionLimitFlags,
+      } & RegionLimitFlags &
+        StoreTuningFlags,
     ) =>
       runCluster({ ...o, readyTimeoutMs: o.readyTimeout * 1000 }),
   );

@@ -18,8 +18,9 @@ import { RawClient } from "@regionkv/client";
 import { exitWithError } from "../fail.js";
 import type { LogLevel } from "../logger.js";
 import { regionLimitArgs, regionLimitsConfig, type RegionLimitFlags } from "../region-limits.js";
+import { storeTuningArgs, storeTuningConfig, type StoreTuningFlags } from "../store-tuning.js";
 
-export interface ClusterCommandOptions extends RegionLimitFlags {
+export interface ClusterCommandOptions extends RegionLimitFlags, StoreTuningFlags {
   stores: number;
   data: string;
   schedulerPort: number;
@@ -44,7 +45,8 @@ const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "main
 export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
   if (!Number.isInteger(opts.stores) || opts.stores < 1 || opts.stores > 100) exitWithError("cluster", new Error(`--stores ${opts.stores}: give a number of stores between 1 and 100`));
   try {
-    regionLimitsConfig(opts); // bad split flags fail here, not in every store
+    regionLimitsConfig(opts); // bad split or timing flags fail here, not in every store
+    storeTuningConfig(opts);
   } catch (err) {
     exitWithError("cluster", err);
   }
@@ -131,6 +133,7 @@ export async function runCluster(opts: ClusterCommandOptions): Promise<void> {
       "--initial-stores",
       String(Math.min(opts.stores, 3)),
       ...regionLimitArgs(opts),
+      ...storeTuningArgs(opts),
     ]);
   }
 

@@ -3,8 +3,9 @@ import { startStore } from "@regionkv/server";
 import { exitWithError, onShutdownSignal } from "../fail.js";
 import { makeLogger, type LogLevel } from "../logger.js";
 import { regionLimitsConfig, type RegionLimitFlags } from "../region-limits.js";
+import { storeTuningConfig, type StoreTuningFlags } from "../store-tuning.js";
 
-export interface StoreCommandOptions extends RegionLimitFlags {
+export interface StoreCommandOptions extends RegionLimitFlags, StoreTuningFlags {
   scheduler: string;
   listen: string;
   data: string;
@@ -17,7 +18,7 @@ export interface StoreCommandOptions extends RegionLimitFlags {
 export async function runStore(opts: StoreCommandOptions): Promise<void> {
   const log = makeLogger({ level: opts.logLevel, name: "store" });
   try {
-    const raftstore = regionLimitsConfig(opts);
+    const raftstore = { ...regionLimitsConfig(opts), ...storeTuningConfig(opts) };
     const store = await startStore({
       raftstore,
       scheduler: opts.scheduler.split(",").map((s) => s.trim()),
