@@ -17,6 +17,7 @@ test("durations: 30s, 5m, 30m, 1h, 250ms, 1h30m, 0; anything else is an error sa
 test("defaults are PD/TinyKV's; settings are validated", () => {
   assert.equal(DEFAULT_SCHEDULER_CONFIG.maxReplicas, 3);
   assert.equal(DEFAULT_SCHEDULER_CONFIG.maxStoreDownTimeMs, 30 * 60_000);
+  assert.equal(DEFAULT_SCHEDULER_CONFIG.addLearnerFirst, true, "new replicas join as learners");
   assert.equal(DEFAULT_SCHEDULER_CONFIG.leaderScheduleLimit, 4);
   assert.equal(resolveSchedulerConfig({ maxReplicas: 5 }).maxReplicas, 5);
   assert.throws(() => resolveSchedulerConfig({ maxReplicas: 0 }), /--max-replicas must be a positive integer/);

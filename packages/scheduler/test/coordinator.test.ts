@@ -12,7 +12,8 @@ const log = pino({ level: "silent" });
 function setup(stores: number, cfg: Partial<SchedulerConfig> = {}): { coord: Coordinator; clock: { t: number }; core: ReturnType<typeof mustOpenBootstrapped>["core"]; sent: { storeId: bigint; resp: schedulerpb.RegionHeartbeatResponse }[] } {
   const clock = { t: 1_000_000 };
   const { core } = mustOpenBootstrapped(stores, { now: () => clock.t });
-  const coord = new Coordinator({ core, config: cfg, log, rng: seededRng(3) });
+  // Voter-first unless a test asks for learners.
+  const coord = new Coordinator({ core, config: { addLearnerFirst: false, ...cfg }, log, rng: seededRng(3) });
   const sent: { storeId: bigint; resp: schedulerpb.RegionHeartbeatResponse }[] = [];
   coord.setSink({ send: (storeId, resp) => (sent.push({ storeId, resp }), true) });
   return { coord, clock, core, sent };

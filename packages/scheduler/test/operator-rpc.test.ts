@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { eraftpb, metapb, schedulerpb } from "@regionkv/proto";
 import { mustStartServer, mustTempDir, newRegion, newStore, rawClient, unary, waitFor } from "./server-helpers.js";
 
-test("a fake store receives AddNode (the default: voters directly), acknowledges it by heartbeats; GetOperator says SUCCESS", async (t) => {
-  const server = await mustStartServer(t, mustTempDir(t), { scheduling: { maxReplicas: 2 }, autoSchedule: false });
+test("a fake store receives AddNode (voters directly, addLearnerFirst off), acknowledges it by heartbeats; GetOperator says SUCCESS", async (t) => {
+  const server = await mustStartServer(t, mustTempDir(t), { scheduling: { maxReplicas: 2, addLearnerFirst: false }, autoSchedule: false });
   const c = rawClient(t, server.address);
   const header = { clusterId: server.core.clusterId };
   await unary((cb) => c.bootstrap({ header, store: newStore(1n), region: newRegion(2n, "", "", [1n]) }, cb));

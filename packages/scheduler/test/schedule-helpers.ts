@@ -95,7 +95,8 @@ export interface TestCtx extends ScheduleContext {
 }
 
 export function mkCtx(stores: StoreView[], regions: RegionInfo[], cfg: Partial<SchedulerConfig> = {}, o: { rates?: Map<bigint, number>; controller?: OperatorController; now?: number } = {}): TestCtx {
-  const config = resolveSchedulerConfig(cfg);
+  // Voter-first unless a test asks for learners (each learner-first path has its own test).
+  const config = resolveSchedulerConfig({ addLearnerFirst: false, ...cfg });
   const view = new StaticClusterView(o.now ?? NOW, stores, regions, o.rates);
   const controller = o.controller ?? new OperatorController({ config });
   let nextId = 1000n;

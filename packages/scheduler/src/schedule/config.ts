@@ -25,9 +25,9 @@ export interface SchedulerConfig {
   /** Balance-leader acts only when the leader counts of two stores differ by more than this. */
   leaderTolerance: number;
   /**
-   * New replicas join as learners and are promoted (AddNode on the learner) once caught up (true),
-   * or join as voters directly (false, TinyKV's AddNode). Default false: the store refuses an
-   * AddNode for an existing member today, so promotion needs store-side support first.
+   * New replicas join as learners and are promoted (AddNode on the learner) once caught up (true,
+   * the default: a replica still receiving its snapshot never counts toward the quorum), or join
+   * as voters directly (false, TinyKV's AddNode).
    */
   addLearnerFirst: boolean;
   /** Write rate (bytes/s) above which a region is hot. */
@@ -60,7 +60,7 @@ export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze
   storeLimit: 8,
   regionCooldownMs: 5 * 60_000,
   leaderTolerance: 1,
-  addLearnerFirst: false,
+  addLearnerFirst: true,
   hotRegionWriteBytesPerSec: 256 * 1024,
   patrolRegionIntervalMs: 100,
   patrolBatch: 128,
