@@ -71,6 +71,8 @@ export class Peer {
   private halveNext = false;
   /** A split asked of the scheduler and proposed, not yet seen applied: the version it was asked at. */
   private splitAsked: { version: bigint; at: number } | undefined;
+  /** Ids of the other pieces of this region's last split (sent along with EpochNotMatch). */
+  private splitSiblings: number[] = [];
   /** Raft ticks since the load splitter was last asked about this region. */
   private loadTicks = 0;
   /** Leader: when each other peer was last heard from (ms; set for all when elected). */
@@ -319,7 +321,9 @@ export class Peer {
     if (header && header.term !== 0n && BigInt(this.raw.raft.term) > header.term + 1n) {
       return fail({ kind: "StaleCommand" });
     }
-    const epochErr = checkRegionEpoch(req, this.region);
+    // A client with a stale epoch gets the pieces of the last split too, so its cache covers
+    // the whole old range again without asking the scheduler.
+    const epochErr = checkRegionEpoch(req, this.region, this.siblingRegions());
     if (epochErr) return fail(epochErr);
 
     if (req.adminRequest) return this.proposeAdmin(req, callback, deadline, fail);
@@ -628,6 +632,7 @@ export class Peer {
    */
   private onSplitApplied(split: AppliedSplit): void {
     this.splitAsked = undefined;
+    this.splitSiblings = split.regions.map((r) => Number(r.id)).filter((id) => id !== this.regionId);
     this.approximateSize = undefined;
     this.approximateKeys = undefined;
     this.sizeDiffHint = 0;
@@ -747,6 +752,15 @@ export class Peer {
     if (!this.isLeader) return;
     if (this.approximateSize !== undefined && this.sizeDiffHint < this.ctx.cfg.regionSplitSize / 8 && this.keysDiffHint < this.ctx.cfg.regionSplitKeys / 8) return;
     this.scheduleSplitCheck("size");
+  }
+
+  private siblingRegions(): metapb.Region[] {
+    const out: metapb.Region[] = [];
+    for (const id of this.splitSiblings) {
+      const r = this.ctx.meta.regionOf(id);
+      if (r) out.push(r);
+    }
+    return out;
   }
 
   /** Whether the last measured size plus what was written since passes a split limit (check now, not at the next tick). */

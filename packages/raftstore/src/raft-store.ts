@@ -117,6 +117,10 @@ export class RaftStore {
       meta: {
         rangeConflict: (regionId, startKey, endKey) => this.rangeConflict(regionId, startKey, endKey),
         splitApplied: (regionId, split, parentWasLeader) => this.onSplitApplied(regionId, split, parentWasLeader),
+        regionOf: (regionId) => {
+          const p = this.peers.get(regionId);
+          return p && !p.destroyed && p.isInitialized ? p.region : undefined;
+        },
       },
       loadSplitter: new LoadSplitter(loadSplitOptions(this.cfg), clock, seededRandom(seed ^ 0x5bd1e995)),
       traffic: { bytesWritten: 0, keysWritten: 0 },

@@ -4,6 +4,7 @@
  * stores in one process with their own clocks.
  */
 import type { Engine } from "@regionkv/engine";
+import type { metapb } from "@regionkv/proto";
 import type { Logger } from "pino";
 import type { AppliedSplit } from "./apply.js";
 import type { LoadSplitter } from "./load-split.js";
@@ -25,6 +26,8 @@ export interface StoreMeta {
    * peers for the new regions here; they campaign at once if `parentWasLeader`.
    */
   splitApplied(regionId: number, split: AppliedSplit, parentWasLeader: boolean): void;
+  /** The region of an initialized peer on this store, if any. */
+  regionOf(regionId: number): metapb.Region | undefined;
   /**
    * Why `[startKey, endKey)` may not be taken by region `regionId` on this store (another
    * initialized region, or the range of a destroyed peer whose data is still being deleted

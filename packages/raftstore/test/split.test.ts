@@ -119,7 +119,14 @@ describe("raftstore: BatchSplit", () => {
     mustOk(await c.propose(leader, putReq(right, rightPeer, "q", "v-q")));
     // The old region with the old epoch: EpochNotMatch carrying the current region.
     const stale = mustFail(await c.propose(leader, getReq(c.region, c.peerOf(leader), "a")), "EpochNotMatch");
-    assert.ok(stale.currentRegions.some((r) => r.id === 1n && r.endKey.toString() === "m"));
+    // ... and the other piece of the split, so a client's cache covers the old range again.
+    assert.deepEqual(
+      stale.currentRegions.map((r) => [Number(r.id), r.startKey.toString(), r.endKey.toString()]),
+      [
+        [1, "", "m"],
+        [100, "m", ""],
+      ],
+    );
     // The old region with the new epoch, for a key now in the new region: KeyNotInRegion (TestOneSplit3B).
     const left = regionOn(c, leader, 1);
     mustFail(await c.propose(leader, getReq(left, c.peerOf(leader), "z")), "KeyNotInRegion");
