@@ -175,8 +175,16 @@ export class ProcessCluster {
     return `127.0.0.1:${this.schedulerPort}`;
   }
 
-  static async start(t: AfterHook, opts: { stores?: number; initialStores?: number; schedulerArgs?: string[] } = {}): Promise<ProcessCluster> {
+  /** Flags every store gets (also stores added later with `addStore`). */
+  storeArgs: string[] = [];
+  initialStores = 3;
+
+  static async start(
+    t: AfterHook,
+    opts: { stores?: number; initialStores?: number; schedulerArgs?: string[]; storeArgs?: string[] } = {},
+  ): Promise<ProcessCluster> {
     const c = new ProcessCluster(fs.mkdtempSync(path.join(os.tmpdir(), "regionkv-e2e-")));
+    c.storeArgs = opts.storeArgs ?? [];
     t.after(async () => {
       await c.stopAll();
       fs.rmSync(c.dir, { recursive: true, force: true });
@@ -185,29 +193,44 @@ export class ProcessCluster {
     c.scheduler = new CliProcess("scheduler", ["scheduler", "--listen", c.schedulerAddr, "--data", path.join(c.dir, "scheduler"), ...(opts.schedulerArgs ?? [])]);
     await c.scheduler.start("scheduler ready");
     const n = opts.stores ?? 3;
-    for (let i = 0; i < n; i++) {
-      const port = await freePort();
-      const statusPort = await freePort();
-      const dataDir = path.join(c.dir, `store-${i + 1}`);
-      const address = `127.0.0.1:${port}`;
-      const proc = new CliProcess(`store-${i + 1}`, [
-        "store",
-        "--scheduler",
-        c.schedulerAddr,
-        "--listen",
-        address,
-        "--status-listen",
-        `127.0.0.1:${statusPort}`,
-        "--data",
-        dataDir,
-        "--initial-stores",
-        String(opts.initialStores ?? Math.min(n, 3)),
-      ]);
-      c.stores.push({ index: i, port, statusPort, address, dataDir, proc });
-    }
+    c.initialStores = opts.initialStores ?? Math.min(n, 3);
+    for (let i = 0; i < n; i++) await c.defineStore();
     // Stores wait for each other to bootstrap: start them together.
     await Promise.all(c.stores.map((s) => c.startStore(s.index)));
     return c;
+  }
+
+  /** Ports, data directory and command line of the next store (not started). */
+  private async defineStore(): Promise<StoreProcess> {
+    const i = this.stores.length;
+    const port = await freePort();
+    const statusPort = await freePort();
+    const dataDir = path.join(this.dir, `store-${i + 1}`);
+    const address = `127.0.0.1:${port}`;
+    const proc = new CliProcess(`store-${i + 1}`, [
+      "store",
+      "--scheduler",
+      this.schedulerAddr,
+      "--listen",
+      address,
+      "--status-listen",
+      `127.0.0.1:${statusPort}`,
+      "--data",
+      dataDir,
+      "--initial-stores",
+      String(this.initialStores),
+      ...this.storeArgs,
+    ]);
+    const s: StoreProcess = { index: i, port, statusPort, address, dataDir, proc };
+    this.stores.push(s);
+    return s;
+  }
+
+  /** One more store joining the running cluster; resolves once it is ready. */
+  async addStore(): Promise<StoreProcess> {
+    const s = await this.defineStore();
+    await this.startStore(s.index);
+    return s;
   }
 
   async startStore(index: number): Promise<void> {
