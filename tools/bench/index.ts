@@ -1,10 +1,13 @@
 /**
  * regionkv benchmarks. Usage:
- *   pnpm bench [raft] [raftstore] [raftstore-threads] [kv] [--quick] [--json] [kv flags]
+ *   pnpm bench [raft] [raftstore] [raftstore-threads] [kv] [split] [--quick] [--json] [kv/split flags]
  * Figures go to stdout (a table, or JSON with --json); progress goes to stderr.
  * Every benchmark is bounded: it runs a fixed amount of work and stops.
  * `kv` starts clusters of real processes (regionkv, and etcd when installed), so it runs only
  * when named: `pnpm bench kv --quick`; its flags are listed by `pnpm bench kv --help`.
+ * `split` (split latency, throughput while splitting and rebalancing, a new store's fair share,
+ * re-replication after kill -9) starts its own cluster too and runs only when named:
+ * `pnpm bench split --quick`.
  */
 import os from "node:os";
 import { runKvBench } from "./kv-bench.js";
@@ -13,6 +16,8 @@ import { runRaftBench } from "./raft-bench.js";
 import { runRaftstoreBench } from "./raftstore-bench.js";
 import { runRaftstoreThreadsBench } from "./raftstore-threads-bench.js";
 import { printTable, type BenchResult } from "./report.js";
+import { runSplitBench } from "./split-bench.js";
+import { SPLIT_USAGE, SPLIT_VALUE_FLAGS, parseSplitOptions } from "./split-options.js";
 
 interface SuiteOptions {
   quick: boolean;
@@ -37,6 +42,7 @@ const suites: Record<string, Suite> = {
   raftstore: { run: runRaftstoreBench },
   "raftstore-threads": { run: runRaftstoreThreadsBench },
   kv: { run: runKvBench, flags: KV_VALUE_FLAGS, check: (o) => void parseKvOptions(o.args, o.quick), usage: KV_USAGE, explicit: true },
+  split: { run: runSplitBench, flags: SPLIT_VALUE_FLAGS, check: (o) => void parseSplitOptions(o.args, o.quick), usage: SPLIT_USAGE, explicit: true },
 };
 
 function usage(): string {
