@@ -19,7 +19,7 @@ import path from "node:path";
 import { CF_NAMES, Engine, type ColumnFamily, type EngineSnapshot, type KvPair } from "@regionkv/engine";
 import { metapb, raft_cmdpb, type raft_serverpb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
-import { RaftStore, bootstrapStore, firstRegion, prepareBootstrapRegion, type ProposalResult, type RaftStoreOptions, type RaftstoreConfig } from "@regionkv/raftstore";
+import { RaftStore, bootstrapStore, firstRegion, keyInRegion, prepareBootstrapRegion, type ProposalResult, type RaftStoreOptions, type RaftstoreConfig } from "@regionkv/raftstore";
 import { ClusterRequest, deleteCmd, getCmd, putCmd, snapCmd, type RequestHost } from "./cluster-request.js";
 import type { Filter } from "./filters.js";
 import { MockScheduler } from "./mock-scheduler.js";
@@ -385,18 +385,18 @@ export class Cluster implements RequestHost {
   async scan(start: string | Buffer, end: string | Buffer, cf: ColumnFamily = "default"): Promise<KvPair[]> {
     const out: KvPair[] = [];
     const e = buf(end);
-    let key = buf(start);
-    for (;;) {
+    let key: Buffer | undefined = buf(start);
+    while (key !== undefined) {
       const st = await this.mustRun(this.request(key, snapCmd(), `scan [${show(key)}, ${show(e)})`));
-      const region = st.response.responses[0]?.snap?.region ?? st.region;
+      const region = snapRegion(st, key);
       try {
         out.push(...scanSnapshotInRegion(st.snapshot, region, cf, key, e));
       } finally {
         st.snapshot?.release();
       }
-      if (region.endKey.length === 0 || (e.length > 0 && Buffer.compare(region.endKey, e) >= 0)) return out;
-      key = region.endKey;
+      key = nextScanKey(region, e);
     }
+    return out;
   }
 
   /**
@@ -406,15 +406,32 @@ export class Cluster implements RequestHost {
   async proposeOnce(storeId: number, key: string | Buffer, build: ConstructorParameters<typeof ClusterRequest>[2], timeoutTicks: number): Promise<ProposalResult> {
     const k = buf(key);
     const region = this.regionByKey(k);
-    const peer = region?.peers.find((p) => Number(p.storeId) === storeId);
+    if (!region) throw new ClusterError(`the scheduler knows no region holding ${show(k)}`);
+    return this.proposeToRegion(storeId, region, build, timeoutTicks);
+  }
+
+  /**
+   * Send one command to store `storeId`'s peer of `region` (built against `region` as given, its
+   * epoch included), with no retry, and drive the cluster until it settles.
+   */
+  async proposeToRegion(storeId: number, region: metapb.Region, build: ConstructorParameters<typeof ClusterRequest>[2], timeoutTicks: number): Promise<ProposalResult> {
+    const peer = region.peers.find((p) => Number(p.storeId) === storeId);
     const store = this.runningStore(storeId);
-    if (!region || !peer || !store) throw new ClusterError(`store ${storeId} is down or holds no peer of the region of ${show(k)}`);
+    if (!peer || !store) throw new ClusterError(`store ${storeId} is down or holds no peer of region ${region.id}`);
     let result: ProposalResult | undefined;
     void store.propose(build(region, peer), { deadline: this.clock + timeoutTicks * this.tickMs }).then((r) => (result = r));
     this.pump();
     await this.settle();
     await this.drive([], () => result !== undefined, timeoutTicks + 2, `a command sent to store ${storeId}`);
     return result!;
+  }
+
+  /** The region holding `key` in the scheduler's view; advances time until one has reported it. */
+  async regionOf(key: string | Buffer): Promise<metapb.Region> {
+    const k = buf(key);
+    let region: metapb.Region | undefined;
+    await this.drive([], () => (region = this.regionByKey(k)) !== undefined, this.opts.probeBudgetTicks, `finding the region of ${show(k)} in the scheduler`);
+    return region!;
   }
 
   /** The leader of a region as the scheduler last heard it; advances time until one reported. */
@@ -624,18 +641,35 @@ export class Cluster implements RequestHost {
   }
 }
 
-function scanSnapshotInRegion(
-  snap: EngineSnapshot | undefined,
-  region: metapb.Region,
-  cf: ColumnFamily,
-  start: Buffer,
-  end: Buffer,
-): KvPair[] {
+/**
+ * The region a Snap read was served for: the one its response names (the peer's region when it
+ * read), else the one it was routed by. A read served for a region that does not hold the key it
+ * was routed by was checked against a stale epoch: a raftstore bug, so it fails the run.
+ */
+export function snapRegion(st: Extract<ClusterRequest["state"], { kind: "done" }>, key: Buffer): metapb.Region {
+  const region = st.response.responses[0]?.snap?.region ?? st.region;
+  if (!keyInRegion(key, region)) {
+    st.snapshot?.release();
+    throw new ClusterError(
+      `a Snap read routed by key ${show(key)} to region ${st.region.id} [${show(st.region.startKey)}, ${show(st.region.endKey)}) at version ${st.region.regionEpoch?.version} was answered for region ${region.id} [${show(region.startKey)}, ${show(region.endKey)}) at version ${region.regionEpoch?.version}, which does not hold the key: the region split between the read's epoch check and its snapshot, and the read was served anyway instead of failing with EpochNotMatch`,
+    );
+  }
+  return region;
+}
+
+/** The pairs of `cf` in [start, end) ∩ the region's range, from a Snap read's engine snapshot. */
+export function scanSnapshotInRegion(snap: EngineSnapshot | undefined, region: metapb.Region, cf: ColumnFamily, start: Buffer, end: Buffer): KvPair[] {
   if (!snap) throw new ClusterError("a Snap read answered without an engine snapshot");
   const lo = Buffer.compare(start, region.startKey) > 0 ? start : region.startKey;
   let hi = end;
   if (region.endKey.length > 0 && (hi.length === 0 || Buffer.compare(region.endKey, hi) < 0)) hi = region.endKey;
   return snap.scan(cf, lo, hi);
+}
+
+/** Where a scan of [.., end) continues after `region` (its end key), or undefined if it is done. */
+export function nextScanKey(region: metapb.Region, end: Buffer): Buffer | undefined {
+  if (region.endKey.length === 0 || (end.length > 0 && Buffer.compare(region.endKey, end) >= 0)) return undefined;
+  return region.endKey;
 }
 
 export function buf(x: string | Buffer): Buffer {

@@ -13,21 +13,29 @@
  *   5. end check: each client's keys are all there, exactly once and in order; then every key is
  *      deleted, so the next iteration reuses the keys from 0;
  *   6. `maxraftlog` > 0 (log GC at that count limit): one second later, on every store,
- *      applied − truncated ≤ 2 × limit.
+ *      applied − truncated ≤ 2 × limit;
+ *   7. `split`: the region holding "" has a non-empty end key (the key space did split).
  *
- * With `confchange`, a background actor keeps changing the membership of region 1 in EVERY
- * iteration (TinyKV's confchanger runs only in the first, a quirk of its stop flag): pick a
- * random store; if it holds a peer and the region has more than MIN_VOTERS, remove it through a
+ * With `split` (RegionMaxSize 300, RegionSplitSize 200 bytes) regions split all the time, so a
+ * scan walks the regions covering its range: a Snap per region, the region's part of the range
+ * from that snapshot, then on at the region's end key; together the parts must still be exactly
+ * the acknowledged puts. Before the end checks the scheduler's regions must tile the key space
+ * (every split half has reported). Without `split` every Snap must name the one whole-space region.
+ *
+ * With `confchange`, a background actor keeps changing membership in EVERY iteration (TinyKV's
+ * confchanger runs only in the first, a quirk of its stop flag): pick a random region that has a
+ * reported leader (region 1 until something splits, as TinyKV's getRandomRegion) and a random
+ * store; if the store holds a peer and the region has more than MIN_VOTERS, remove it through a
  * mock-scheduler operator, else if it holds none, add a fresh peer there; wait until the
  * scheduler shows the change (or give up after CONF_CHANGE_BUDGET ticks, e.g. across a
- * partition), pause 0..2 ticks, repeat. End checks then also require the replicas of the
- * current members to agree and every store outside the region to hold no peer and no data.
+ * partition), pause 0..2 ticks, repeat. End checks then also require, for every region, the
+ * replicas of the current members to agree and every store outside it to hold no peer and no data.
  *
  * TinyKV runs clients for 5 s of wall time; here an iteration is `clientTicks` base ticks of
  * 100 ms simulated time, and everything random comes from the seed.
  */
 import type { KvPair } from "@regionkv/engine";
-import { Cluster, ClusterError, type Actor } from "./cluster.js";
+import { Cluster, ClusterError, nextScanKey, scanSnapshotInRegion, snapRegion, type Actor } from "./cluster.js";
 import { putCmd, snapCmd, deleteCmd, type ClusterRequest } from "./cluster-request.js";
 import { dropPercent, partition } from "./filters.js";
 
@@ -38,9 +46,14 @@ export interface GenericParams {
   partitions: boolean;
   /** Raft log GC count limit, or -1 for none (TinyKV's 128000 default). */
   maxraftlog: number;
-  /** Change the membership of region 1 all the time (add/remove peers through operators). */
+  /** Change the membership of random regions all the time (add/remove peers through operators). */
   confchange?: boolean;
+  /** Tiny regions (RegionMaxSize 300, RegionSplitSize 200 bytes): the key space splits all the time. */
+  split?: boolean;
 }
+
+/** TinyKV's GenericTest sizes with `split` (bytes of key + value in the default CF). */
+export const SPLIT_CONFIG = { regionMaxSize: 300, regionSplitSize: 200 } as const;
 
 export interface GenericOptions {
   seed: number;
@@ -63,6 +76,8 @@ export interface GenericReport {
   /** Membership changes completed / given up (confchange only). */
   confChanges: number;
   confChangesAbandoned: number;
+  /** Regions the scheduler knows at the end (1 unless something split). */
+  regions: number;
 }
 
 export class LinearizabilityViolation extends ClusterError {
@@ -73,7 +88,11 @@ const pad = (j: number) => String(j).padStart(8, "0");
 const keyOf = (cli: number, j: number) => `${cli} ${pad(j)}`;
 const valueOf = (cli: number, j: number) => `x ${cli} ${j} y`;
 
-type ClientOp = { kind: "put"; j: number; req: ClusterRequest } | { kind: "scan"; upTo: number; req: ClusterRequest } | { kind: "delete"; j: number; req: ClusterRequest };
+/** A scan is one Snap per region it covers: `from` is where this region's part starts, `got` what came before. */
+type ClientOp =
+  | { kind: "put"; j: number; req: ClusterRequest }
+  | { kind: "scan"; upTo: number; from: Buffer; got: KvPair[]; req: ClusterRequest }
+  | { kind: "delete"; j: number; req: ClusterRequest };
 
 /** One logical client: at most one request in flight; its own keys only. */
 class Client implements Actor {
@@ -89,6 +108,8 @@ class Client implements Actor {
   constructor(
     private readonly c: Cluster,
     readonly id: number,
+    /** Whether regions may split (else every Snap must name the one whole-space region). */
+    private readonly split: boolean,
   ) {}
 
   /** Whether no request is in flight (a finished one is checked first). */
@@ -124,8 +145,12 @@ class Client implements Actor {
       const k = Buffer.from(keyOf(this.id, j));
       return { kind: "put", j, req: this.c.request(k, putCmd("default", k, Buffer.from(valueOf(this.id, j))), `client ${this.id}: put ${keyOf(this.id, j)}`) };
     }
-    const start = Buffer.from(keyOf(this.id, 0));
-    return { kind: "scan", upTo: this.acked, req: this.c.request(start, snapCmd(), `client ${this.id}: scan [${keyOf(this.id, 0)}, ${keyOf(this.id, this.acked)})`) };
+    return this.scanFrom(this.acked, Buffer.from(keyOf(this.id, 0)), []);
+  }
+
+  private scanFrom(upTo: number, from: Buffer, got: KvPair[]): ClientOp {
+    const what = `client ${this.id}: scan [${keyOf(this.id, 0)}, ${keyOf(this.id, upTo)}) from ${JSON.stringify(from.toString())}`;
+    return { kind: "scan", upTo, from, got, req: this.c.request(from, snapCmd(), what) };
   }
 
   private finish(op: ClientOp): void {
@@ -141,19 +166,24 @@ class Client implements Actor {
         this.deleteNext = op.j + 1;
         return;
       case "scan": {
-        let got: KvPair[];
-        const region = st.response.responses[0]?.snap?.region ?? st.region;
+        const end = Buffer.from(keyOf(this.id, op.upTo));
+        const region = snapRegion(st, op.from);
         try {
-          if (!st.snapshot) throw new ClusterError(`client ${this.id}: Snap read without a snapshot`);
-          got = st.snapshot.scan("default", Buffer.from(keyOf(this.id, 0)), Buffer.from(keyOf(this.id, op.upTo)));
+          op.got.push(...scanSnapshotInRegion(st.snapshot, region, "default", op.from, end));
         } finally {
           st.snapshot?.release();
         }
-        if (region.startKey.length > 0 || region.endKey.length > 0) {
-          throw new ClusterError("GenericTest without split expects one region covering the whole key space");
+        if (!this.split && (region.startKey.length > 0 || region.endKey.length > 0)) {
+          throw new ClusterError(`client ${this.id}: region ${region.id} does not cover the whole key space, but GenericTest without split never asks for a split`);
+        }
+        const next = nextScanKey(region, end);
+        if (next) {
+          // The rest of the range is in later regions: continue at this one's end key.
+          this.op = this.scanFrom(op.upTo, next, op.got);
+          return;
         }
         this.scans++;
-        mustHoldClientKeys(this.id, op.upTo, got, `client ${this.id}: scan at tick ${this.c.ticks}`);
+        mustHoldClientKeys(this.id, op.upTo, op.got, `client ${this.id}: scan at tick ${this.c.ticks}`);
         return;
       }
       default: {
@@ -224,7 +254,7 @@ const MIN_VOTERS = 2;
 /** Ticks an operator may take before the conf changer moves on (a partition can stall it). */
 const CONF_CHANGE_BUDGET = 100;
 
-/** TinyKV's confchanger: random adds and removes of peers of region 1, one at a time, via operators. */
+/** TinyKV's confchanger: random adds and removes of peers of a random region, one at a time, via operators. */
 class ConfChanger implements Actor {
   active = true;
   done = 0;
@@ -243,33 +273,37 @@ class ConfChanger implements Actor {
       const w = this.waiting;
       const region = c.scheduler.region(w.regionId);
       const present = region?.peers.some((p) => p.id === w.peerId && p.storeId === w.storeId) === true;
-      if (present === w.add) {
+      // A region missing from the scheduler's view (its range re-reported by a split piece first) shows nothing yet.
+      if (region && present === w.add) {
         this.done++;
       } else if (c.ticks < w.until) {
         return false;
       } else {
         this.abandoned++;
         c.scheduler.cancelOperator(w.regionId);
-        c.note(`confchanger: gave up on ${w.add ? "adding" : "removing"} peer ${w.peerId} on store ${w.storeId}`);
+        c.note(`confchanger: gave up on ${w.add ? "adding" : "removing"} peer ${w.peerId} on store ${w.storeId} (region ${w.regionId})`);
       }
       this.waiting = undefined;
       this.nextAt = c.ticks + Math.floor(c.random() * 3);
       return false;
     }
     if (c.ticks < this.nextAt) return false;
-    const regionId = 1;
-    const region = c.scheduler.region(regionId);
-    if (!region) return false;
+    // TinyKV's getRandomRegion: any region with a reported leader. No draw while there is one
+    // candidate, so runs without split replay as before.
+    const candidates = c.scheduler.regionIds().filter((id) => c.scheduler.leader(id) !== undefined);
+    if (candidates.length === 0) return false;
+    const regionId = candidates.length === 1 ? candidates[0]! : candidates[Math.floor(c.random() * candidates.length)]!;
+    const region = c.scheduler.region(regionId)!;
     const storeId = c.storeIds[Math.floor(c.random() * c.storeIds.length)]!;
     const existing = region.peers.find((p) => Number(p.storeId) === storeId);
     if (existing && region.peers.length > MIN_VOTERS) {
       this.waiting = { regionId, peerId: existing.id, storeId: existing.storeId, add: false, until: c.ticks + CONF_CHANGE_BUDGET };
-      c.note(`confchanger: remove peer ${existing.id} on store ${storeId}`);
+      c.note(`confchanger: remove peer ${existing.id} on store ${storeId} from region ${regionId}`);
       c.scheduler.addOperator(regionId, { kind: "removePeer", peer: existing });
     } else if (!existing) {
       const peer = c.allocPeer(storeId);
       this.waiting = { regionId, peerId: peer.id, storeId: peer.storeId, add: true, until: c.ticks + CONF_CHANGE_BUDGET };
-      c.note(`confchanger: add peer ${peer.id} on store ${storeId}`);
+      c.note(`confchanger: add peer ${peer.id} on store ${storeId} to region ${regionId}`);
       c.scheduler.addOperator(regionId, { kind: "addPeer", peer });
     } else {
       this.nextAt = c.ticks + Math.floor(c.random() * 3);
@@ -314,14 +348,14 @@ export async function mustHaveNoStrayPeers(c: Cluster, regionId: number): Promis
 export async function genericTest(p: GenericParams, o: GenericOptions): Promise<GenericReport> {
   const clientTicks = o.clientTicks ?? 60;
   const iterations = o.iterations ?? 3;
-  const config = p.maxraftlog > 0 ? { raftLogGcCountLimit: p.maxraftlog } : {};
+  const config = { ...(p.maxraftlog > 0 ? { raftLogGcCountLimit: p.maxraftlog } : {}), ...(p.split ? SPLIT_CONFIG : {}) };
   const c = Cluster.start({ seed: o.seed, stores: 5, config, ...(o.trace ? { trace: o.trace } : {}) });
   const electionTicks = c.config.raftElectionTimeoutTicks!;
-  const report: GenericReport = { puts: 0, scans: 0, ticks: 0, elections: 0, snapshotsSent: 0, messages: 0, dropped: 0, confChanges: 0, confChangesAbandoned: 0 };
+  const report: GenericReport = { puts: 0, scans: 0, ticks: 0, elections: 0, snapshotsSent: 0, messages: 0, dropped: 0, confChanges: 0, confChangesAbandoned: 0, regions: 0 };
   try {
     // TinyKV waits two election timeouts for a first leader.
     await c.tick(2 * electionTicks);
-    const clients = Array.from({ length: p.nclients }, (_, i) => new Client(c, i));
+    const clients = Array.from({ length: p.nclients }, (_, i) => new Client(c, i, p.split === true));
     for (let it = 0; it < iterations; it++) {
       c.note(`---- iteration ${it}: ${p.nclients} client(s) for ${clientTicks} ticks`);
       const chaos = new Chaos(c, p, electionTicks);
@@ -355,8 +389,12 @@ export async function genericTest(p: GenericParams, o: GenericOptions): Promise<
         const got = await c.scan(keyOf(cl.id, 0), keyOf(cl.id, cl.acked));
         mustHoldClientKeys(cl.id, cl.acked, got, `iteration ${it} end check`);
       }
-      await c.mustReplicasConverge(1);
-      if (p.confchange) await mustHaveNoStrayPeers(c, 1);
+      if (p.split) await mustCoverKeySpace(c, `iteration ${it}`);
+      else if (c.scheduler.regionIds().length !== 1) throw new ClusterError(`iteration ${it}: regions ${c.scheduler.regionIds().join(", ")} exist, but GenericTest without split never asks for a split`);
+      for (const regionId of c.scheduler.regionIds()) {
+        await c.mustReplicasConverge(regionId);
+        if (p.confchange) await mustHaveNoStrayPeers(c, regionId);
+      }
       for (const cl of clients) {
         report.puts += cl.puts;
         report.scans += cl.scans;
@@ -371,7 +409,9 @@ export async function genericTest(p: GenericParams, o: GenericOptions): Promise<
         await c.tick(10);
         mustHaveTruncatedLogs(c, p.maxraftlog, `iteration ${it}`);
       }
+      if (p.split) await mustHaveSplit(c, `iteration ${it}`);
     }
+    report.regions = c.scheduler.regionIds().length;
     report.ticks = c.ticks;
     report.messages = c.network.stats.sent;
     report.dropped = c.network.stats.dropped;
@@ -382,6 +422,26 @@ export async function genericTest(p: GenericParams, o: GenericOptions): Promise<
     throw e;
   } finally {
     c.close();
+  }
+}
+
+/**
+ * The scheduler's regions tile ["", "") once every split piece has reported (leaders heartbeat
+ * every 2 ticks): a range left uncovered means a region that never elected a leader or never
+ * reported, e.g. a split piece whose peers were not created.
+ */
+export async function mustCoverKeySpace(c: Cluster, where: string): Promise<void> {
+  let gap: string | undefined;
+  await c.drive([], () => (gap = c.scheduler.describeCoverageGap()) === undefined, 150, `${where}: waiting for the scheduler's regions to cover the key space`).catch((e: unknown) => {
+    throw new ClusterError(`${where}: ${gap ?? ""}: ${e instanceof Error ? e.message : String(e)}`);
+  });
+}
+
+/** TinyKV's split end check: the region holding "" has a non-empty end key (the key space split). */
+export async function mustHaveSplit(c: Cluster, where: string): Promise<void> {
+  const first = await c.regionOf("");
+  if (first.endKey.length === 0) {
+    throw new ClusterError(`${where}: region ${first.id} still covers the whole key space (regions: ${c.scheduler.regionIds().join(", ")}); nothing split at RegionMaxSize ${SPLIT_CONFIG.regionMaxSize}`);
   }
 }
 

@@ -3,9 +3,15 @@
  * raftstore's `SchedulerClient` and keeps just enough of a cluster map for tests to route
  * requests: regions ordered by start key, each with the leader that last reported it.
  *
- * Region heartbeats with a stale epoch (lower version or conf_ver than what is known) are
- * ignored, as the real scheduler does; a fresher one replaces the region and its leader. Ids for
- * splits and new peers come from one allocator.
+ * Region heartbeats (tinykv.md §2.1, `handleHeartbeatVersion`):
+ *   - one with a stale epoch for its region id (lower version or conf_ver than known) is ignored;
+ *   - one whose range overlaps OTHER known regions replaces them only if its version is strictly
+ *     higher than each of theirs (a split or merge happened after they were recorded); otherwise it
+ *     is the stale report of a region that has since split (an old leader) and is ignored;
+ *   - so after a split the parent's record shrinks when the parent reports, and the new region's
+ *     range stays unknown (no region for its keys) until the new region itself reports.
+ * Ids for splits and new peers come from one allocator; `askBatchSplit` refuses a region it does
+ * not know or knows at a newer epoch, as TinyKV's AskSplit does.
  *
  * Operators (tinykv.md §2.1): at most one per region (a new one replaces the old). Its step goes
  * back in the response to EVERY heartbeat of the region, to the leader's store, until the
@@ -39,9 +45,13 @@ export class MockScheduler implements SchedulerClient {
   private nextId: bigint;
   /** Heartbeats received, for tests. */
   regionHeartbeats = 0;
+  /** Heartbeats ignored because a newer region (by version) already covers part of their range. */
+  staleHeartbeats = 0;
   storeHeartbeats = 0;
   /** Operator steps sent back in heartbeat responses. */
   stepsSent = 0;
+  /** Split ids handed out (one per split key). */
+  splitsAsked = 0;
   /** Broken sanity rules (conf_ver vs peer list), for the cluster to fail on. */
   readonly violations: string[] = [];
   private readonly operators = new Map<number, Operator>();
@@ -86,11 +96,19 @@ export class MockScheduler implements SchedulerClient {
     const known = this.regions.get(id);
     const epoch = hb.region.regionEpoch ?? { confVer: 0n, version: 0n };
     if (known?.region.regionEpoch && isEpochStale(epoch, known.region.regionEpoch)) return Promise.resolve();
-    if (known?.region.regionEpoch) this.checkConfVer(known.region, hb.region);
-    // A region whose range grew over others (after a merge) replaces them.
+    // Other regions over this range: only versions compare across region ids (conf_ver counts
+    // each region's own membership changes).
+    const overlapped: number[] = [];
     for (const [otherId, other] of this.regions) {
-      if (otherId !== id && overlaps(other.region, hb.region) && !isEpochStale(epoch, other.region.regionEpoch ?? epoch)) this.regions.delete(otherId);
+      if (otherId === id || !overlaps(other.region, hb.region)) continue;
+      if ((other.region.regionEpoch?.version ?? 0n) >= epoch.version) {
+        this.staleHeartbeats++;
+        return Promise.resolve();
+      }
+      overlapped.push(otherId);
     }
+    if (known?.region.regionEpoch) this.checkConfVer(known.region, hb.region);
+    for (const otherId of overlapped) this.regions.delete(otherId);
     this.regions.set(id, { region: hb.region, leader: hb.leader });
     this.respond(hb);
     return Promise.resolve();
@@ -183,8 +201,14 @@ export class MockScheduler implements SchedulerClient {
   }
 
   askBatchSplit(region: metapb.Region, count: number): Promise<schedulerpb.SplitID[]> {
+    const known = this.regions.get(Number(region.id));
+    if (!known) return Promise.reject(new Error(`mock scheduler: region ${region.id} is unknown (it has not reported since its split)`));
+    if (region.regionEpoch && known.region.regionEpoch && isEpochStale(region.regionEpoch, known.region.regionEpoch)) {
+      return Promise.reject(new Error(`mock scheduler: region ${region.id} asks to split at a stale epoch`));
+    }
     const out: schedulerpb.SplitID[] = [];
     for (let i = 0; i < count; i++) out.push({ newRegionId: this.allocId(), newPeerIds: region.peers.map(() => this.allocId()) });
+    this.splitsAsked += count;
     return Promise.resolve(out);
   }
 
@@ -211,6 +235,26 @@ export class MockScheduler implements SchedulerClient {
 
   regionIds(): number[] {
     return [...this.regions.keys()].sort((a, b) => a - b);
+  }
+
+  /** Every known region, ordered by start key. */
+  regionsByStartKey(): metapb.Region[] {
+    return [...this.regions.values()].map((e) => e.region).sort((a, b) => Buffer.compare(a.startKey, b.startKey));
+  }
+
+  /**
+   * Why the known regions do not tile the key space ["", "") without gaps or overlaps, or
+   * undefined if they do (right after a split a range is missing until its region reports).
+   */
+  describeCoverageGap(): string | undefined {
+    let at: Buffer = Buffer.alloc(0);
+    for (const r of this.regionsByStartKey()) {
+      const cmp = Buffer.compare(r.startKey, at);
+      if (cmp !== 0) return `${cmp > 0 ? "nothing covers" : "regions overlap at"} ${JSON.stringify(at.toString("latin1"))} (next region ${r.id} starts at ${JSON.stringify(r.startKey.toString("latin1"))})`;
+      if (r.endKey.length === 0) return undefined;
+      at = r.endKey;
+    }
+    return `nothing covers the key space from ${JSON.stringify(at.toString("latin1"))} on`;
   }
 
   lastStoreStats(storeId: number): schedulerpb.StoreStats | undefined {

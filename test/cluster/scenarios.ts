@@ -1,13 +1,14 @@
 /**
- * The scenario table: TinyKV's 2B/2C/3B GenericTest instances without split (tinykv.md §5.4)
- * plus TestOnePartition2B, TestOneSnapshot2C, TestTransferLeader3B, TestBasicConfChange3B and
- * TestConfChangeRemoveLeader3B (§5.5). The CI test file,
+ * The scenario table: TinyKV's 2B/2C/3B GenericTest instances (tinykv.md §5.4), the split ones
+ * included, plus TestOnePartition2B, TestOneSnapshot2C, TestTransferLeader3B,
+ * TestBasicConfChange3B, TestConfChangeRemoveLeader3B and TestOneSplit3B (§5.5). The CI test file,
  * replay.ts and the soak all run scenarios from here by name and seed, so a failure anywhere
  * replays with the same command.
  */
 import { genericTest, type GenericParams } from "./generic.js";
 import { onePartition, oneSnapshot } from "./custom.js";
 import { basicConfChange, confChangeRemoveLeader, transferLeader } from "./custom-confchange.js";
+import { oneSplit } from "./custom-split.js";
 
 export interface ScenarioRun {
   seed: number;
@@ -22,14 +23,15 @@ export interface Scenario {
   run(r: ScenarioRun): Promise<string>;
 }
 
-const generic = (name: string, nclients: number, unreliable: boolean, crash: boolean, partitions: boolean, maxraftlog: number, confchange = false): Scenario => {
-  const p: GenericParams = { nclients, unreliable, crash, partitions, maxraftlog, confchange };
+const generic = (name: string, nclients: number, unreliable: boolean, crash: boolean, partitions: boolean, maxraftlog: number, confchange = false, split = false): Scenario => {
+  const p: GenericParams = { nclients, unreliable, crash, partitions, maxraftlog, confchange, split };
   return {
     name,
     async run(r) {
       const rep = await genericTest(p, { seed: r.seed, ...(r.clientTicks ? { clientTicks: r.clientTicks } : {}), ...(r.trace ? { trace: r.trace } : {}) });
       const cc = confchange ? `, ${rep.confChanges} conf changes (${rep.confChangesAbandoned} given up)` : "";
-      return `${rep.puts} puts, ${rep.scans} scans, ${rep.ticks} ticks, ${rep.messages} messages (${rep.dropped} dropped), ${rep.snapshotsSent} snapshots sent${cc}`;
+      const sp = split ? `, ${rep.regions} regions` : "";
+      return `${rep.puts} puts, ${rep.scans} scans, ${rep.ticks} ticks, ${rep.messages} messages (${rep.dropped} dropped), ${rep.snapshotsSent} snapshots sent${cc}${sp}`;
     },
   };
 };
@@ -58,11 +60,19 @@ export const SCENARIOS: readonly Scenario[] = [
   generic("ConfChangeUnreliableRecover3B",                       5,  true,  true,  false, -1,  true),
   generic("ConfChangeSnapshotUnreliableRecover3B",               5,  true,  true,  false, 100, true),
   generic("ConfChangeSnapshotUnreliableRecoverConcurrentPartition3B", 5, true, true, true, 100, true),
+  //                                                            clients unrel  crash  parts  maxraftlog confchange split
+  generic("SplitRecover3B",                                      1,  false, true,  false, -1,  false, true),
+  generic("SplitRecoverManyClients3B",                           20, false, true,  false, -1,  false, true),
+  generic("SplitUnreliable3B",                                   5,  true,  false, false, -1,  false, true),
+  generic("SplitUnreliableRecover3B",                            5,  true,  true,  false, -1,  false, true),
+  generic("SplitConfChangeSnapshotUnreliableRecover3B",          5,  true,  true,  false, 100, true,  true),
+  generic("SplitConfChangeSnapshotUnreliableRecoverConcurrentPartition3B", 5, true, true, true, 100, true, true),
   { name: "OnePartition2B", run: async (r) => onePartition(r.seed, r.trace) },
   { name: "OneSnapshot2C", run: async (r) => oneSnapshot(r.seed, r.trace) },
   { name: "TransferLeader3B", run: async (r) => transferLeader(r.seed, r.trace) },
   { name: "BasicConfChange3B", run: async (r) => basicConfChange(r.seed, r.trace) },
   { name: "ConfChangeRemoveLeader3B", run: async (r) => confChangeRemoveLeader(r.seed, r.trace) },
+  { name: "OneSplit3B", run: async (r) => oneSplit(r.seed, r.trace) },
 ];
 
 export function scenarioByName(name: string): Scenario {
