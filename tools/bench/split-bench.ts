@@ -68,7 +68,7 @@ import type { RawClient } from "@regionkv/client";
 import type { RegionWithLeader, SchedulerRpcClient } from "@regionkv/scheduler/client";
 import { seededRandom } from "@regionkv/raft";
 import { LatencyHistogram, type HistogramSummary } from "./histogram.js";
-import { installInterruptHandlers, sleep, tempDir, withTimeout } from "./kv-procs.js";
+import { groupCpuMs, installInterruptHandlers, sleep, tempDir, withTimeout } from "./kv-procs.js";
 import { loadRawClient } from "./kv-regionkv.js";
 import { BackgroundLoad, type WindowRate } from "./split-load.js";
 import { BenchCluster, allRegions, countByStore, readLogLines, storeFlags, type BenchStore } from "./split-cluster.js";
@@ -112,6 +112,8 @@ export interface SplitReport {
   steady?: WindowRate;
   splitting?: WindowRate;
   samples: SplitSample[];
+  /** CPU per window (steady, splitting, rebalancing, rereplicating); `otherPct` high = figures skewed by other work. */
+  cpu: Record<string, WindowCpu>;
   /** Background ops completed in each second since the load started, and when each phase began (s). */
   timeline?: { opsPerSecond: number[]; phases: Record<string, number> };
   latency?: HistogramSummary;
@@ -184,6 +186,40 @@ async function pollUntil<T>(check: () => Promise<T | undefined>, everyMs: number
 }
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString("en-US");
+
+/** CPU time so far (ms): the whole machine's busy time, this process (the client), the servers. */
+interface CpuSample {
+  at: number;
+  machineBusy: number;
+  client: number;
+  servers: number | undefined;
+}
+
+function cpuSample(serverGroups: readonly number[]): CpuSample {
+  let busy = 0;
+  for (const c of os.cpus()) busy += c.times.user + c.times.nice + c.times.sys + c.times.irq;
+  const u = process.cpuUsage();
+  return { at: Date.now(), machineBusy: busy, client: (u.user + u.system) / 1000, servers: groupCpuMs(serverGroups) };
+}
+
+/** CPU use between two samples, in % of one core; `other` is everything but the bench and its servers. */
+export interface WindowCpu {
+  clientPct: number;
+  serversPct?: number;
+  otherPct?: number;
+}
+
+function cpuBetween(a: CpuSample, b: CpuSample): WindowCpu {
+  const ms = Math.max(1, b.at - a.at);
+  const pctOf = (x: number): number => Math.round((x / ms) * 100);
+  const client = b.client - a.client;
+  const servers = a.servers !== undefined && b.servers !== undefined ? b.servers - a.servers : undefined;
+  return {
+    clientPct: pctOf(client),
+    serversPct: servers !== undefined ? pctOf(servers) : undefined,
+    otherPct: servers !== undefined ? Math.max(0, pctOf(b.machineBusy - a.machineBusy - client - servers)) : undefined,
+  };
+}
 const secs = (ms: number): number => Math.round(ms / 100) / 10;
 
 // ---- the phases ----------------------------------------------------------------------------------
@@ -201,8 +237,10 @@ interface Run {
   load: BackgroundLoad;
   /** Background ops/s over the last second (progress lines). */
   loadRate: () => number;
-  /** Mark the start of a phase on the timeline. */
+  /** Mark the start of a phase on the timeline (and take a CPU sample). */
   mark: (phase: string) => void;
+  /** CPU use since the last mark, recorded under `phase`. */
+  cpuSince: (phase: string) => void;
 }
 
 /** Bytes of the bench's rows inside [start, end): background keys plus acknowledged filler keys. */
@@ -352,6 +390,7 @@ async function measureSplits(run: Run): Promise<void> {
     );
   }
   report.splitting = run.load.window(phaseStart, Date.now());
+  run.cpuSince("splitting");
 }
 
 /** Ask / apply times from the stores' logs, relative to each sample's t0. */
@@ -426,6 +465,7 @@ async function measureFairShare(run: Run): Promise<void> {
   );
   rb.reached = done === true;
   rb.window = run.load.window(t0, Date.now());
+  run.cpuSince("rebalancing");
   run.report.rebalance = rb;
   const f = rb.final;
   progress(`split: store-4 ${rb.reached ? "reached" : "did not reach"} its fair share (${f.replicas}/${Math.round(f.fairReplicas)} replicas, ${f.leaders}/${Math.round(f.fairLeaders)} leaders) after ${secs(Date.now() - t0)} s`);
@@ -450,6 +490,7 @@ async function measureRereplication(run: Run, victim: BenchStore): Promise<void>
     o.rereplicateTimeoutSec * 1000,
     () => progress(`split: ${remaining} regions still short of 3 live replicas ${secs(Date.now() - t0)} s after the kill; background ${fmtInt(run.loadRate())} ops/s`),
   );
+  run.cpuSince("rereplicating");
   run.report.rereplicate = {
     window: run.load.window(t0, Date.now()),
     victimStoreId: victim.storeId,
@@ -471,6 +512,7 @@ export async function runSplitBench(opts: { quick: boolean; args: string[] }): P
     storeArgs: [],
     notes: [],
     samples: [],
+    cpu: {},
   };
   const output: SplitSuiteOutput = { json: report, print: () => process.stdout.write(formatSplitReport(report)) };
   const loaded = await loadRawClient();
@@ -522,6 +564,7 @@ export async function runSplitBench(opts: { quick: boolean; args: string[] }): P
     load = new BackgroundLoad(client, bgKey, o.keys, values, o.workers, o.seed);
     const bg = load;
     const marks: Record<string, number> = {};
+    let lastCpu = cpuSample([]);
     report.timeline = { opsPerSecond: [], phases: marks };
     const run: Run = {
       o,
@@ -534,7 +577,11 @@ export async function runSplitBench(opts: { quick: boolean; args: string[] }): P
       fillAcked: [],
       load,
       loadRate: () => bg.recentRate(),
-      mark: (phase) => (marks[phase] = secs(Date.now() - bg.t0)),
+      mark: (phase) => {
+        marks[phase] = secs(Date.now() - bg.t0);
+        lastCpu = cpuSample(cluster!.groups());
+      },
+      cpuSince: (phase) => (report.cpu[phase] = cpuBetween(lastCpu, cpuSample(cluster!.groups()))),
     };
     await preload(run);
 
@@ -549,6 +596,7 @@ export async function runSplitBench(opts: { quick: boolean; args: string[] }): P
     await sleep(o.steadySec * 1000);
     clearInterval(tick);
     report.steady = load.window(s0, Date.now());
+    run.cpuSince("steady");
     progress(`split: steady state ${fmtInt(report.steady.opsPerSec)} ops/s`);
 
     await measureSplits(run);
@@ -635,6 +683,12 @@ export function formatSplitReport(r: SplitReport): string {
         ? `  every region at 3 live replicas ${x.doneSec} s after the kill = ${(x.doneSec - x.downTimeSec).toFixed(1)} s after max-store-down-time (${x.downTimeSec} s) ran out`
         : `  not done within ${o.rereplicateTimeoutSec} s: ${x.remaining} regions still short`,
     );
+  }
+  const cpu = Object.entries(r.cpu);
+  if (cpu.length > 0) {
+    L.push(`CPU per phase, % of one core: ${cpu.map(([k, c]) => `${k} client ${c.clientPct}${c.serversPct !== undefined ? ` servers ${c.serversPct}` : ""}${c.otherPct !== undefined ? ` other ${c.otherPct}` : ""}`).join("; ")}`);
+    const worst = Math.max(...cpu.map(([, c]) => c.otherPct ?? 0));
+    if (worst >= 20) L.push(`  warning: other processes used up to ${worst}% of a core during the phases; the throughput figures are skewed`);
   }
   for (const n of r.notes) L.push(`  note: ${n}`);
   return `${L.join("\n")}\n`;
