@@ -508,7 +508,9 @@ export class Cluster implements RequestHost {
       });
     };
     await this.drive([], applied, this.opts.probeBudgetTicks, `waiting for every replica of region ${regionId} to apply what the leader committed`);
-    const region = this.scheduler.region(regionId);
+    // The range as the leader has it now (the scheduler's may predate a split).
+    const lead = this.currentLeader(regionId);
+    const region = lead ? this.runningStore(Number(lead.storeId))!.peers.get(regionId)!.region : this.scheduler.region(regionId);
     if (!region) throw new ClusterError(`region ${regionId} is unknown to the scheduler`);
     const running = members().filter((id) => this.runningStore(id));
     for (const cf of CF_NAMES) {
