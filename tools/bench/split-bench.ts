@@ -117,7 +117,7 @@ export interface SplitReport {
   /** Background ops completed in each second since the load started, and when each phase began (s). */
   timeline?: { opsPerSecond: number[]; phases: Record<string, number> };
   latency?: HistogramSummary;
-  breakdown?: Record<"ask" | "applied" | "scheduler", { p50Ms: number; p99Ms: number; minMs: number; count: number }>;
+  breakdown?: Record<"ackDelay" | "ask" | "applied" | "scheduler", { p50Ms: number; p99Ms: number; minMs: number; count: number }>;
   rebalance?: {
     window: WindowRate;
     regions: number;
@@ -421,7 +421,12 @@ function breakDownFromLogs(run: Run): void {
     return { p50Ms: at(50), p99Ms: at(99), minMs: s[0] ?? 0, count: s.length };
   };
   const pick = (f: (s: SplitSample) => number | undefined): number[] => run.report.samples.flatMap((s) => (f(s) !== undefined ? [f(s)!] : []));
-  run.report.breakdown = { ask: stat(pick((s) => s.askMs)), applied: stat(pick((s) => s.appliedMs)), scheduler: stat(pick((s) => s.schedulerMs)) };
+  run.report.breakdown = {
+    ackDelay: stat(pick((s) => s.ackDelayMs ?? 0)),
+    ask: stat(pick((s) => s.askMs)),
+    applied: stat(pick((s) => s.appliedMs)),
+    scheduler: stat(pick((s) => s.schedulerMs)),
+  };
 }
 
 async function measureFairShare(run: Run): Promise<void> {
@@ -655,6 +660,7 @@ export function formatSplitReport(r: SplitReport): string {
     const b = r.breakdown;
     const row = (name: string, x: { p50Ms: number; p99Ms: number; minMs: number; count: number }): string =>
       `  ${name.padEnd(46)} p50 ${ms(x.p50Ms).padStart(6)} ms  p99 ${ms(x.p99Ms).padStart(6)} ms  min ${ms(x.minMs).padStart(6)} ms  (${x.count} samples)`;
+    L.push(row("t0 moved back: decision before the ack arrived", b.ackDelay));
     L.push(`  from t0, when (store logs and scheduler polls):`);
     L.push(row("leader asks for split ids (split check done)", b.ask));
     L.push(row("leader applied the BatchSplit", b.applied));
