@@ -482,8 +482,9 @@ async function measureRereplication(run: Run, victim: BenchStore): Promise<void>
   const affected = before.filter((r) => r.region.peers.some((p) => String(p.storeId) === victim.storeId)).length;
   progress(`split: kill -9 store-${victim.index} (id ${victim.storeId}), which holds replicas of ${affected} of ${before.length} regions; max-store-down-time ${o.maxStoreDownSec} s`);
   const t0 = Date.now();
-  run.mark(`store-${victim.index} killed`);
   await run.cluster.kill(victim);
+  // After the kill: the CPU sample then covers only the servers still alive at the phase's end.
+  run.mark(`store-${victim.index} killed`);
   let remaining = affected;
   const done = await pollUntil(
     async () => {
