@@ -5,7 +5,9 @@
  *   ready → `act()`: find the key's region in the mock scheduler, pick a peer (the last leader
  *   hint, else the scheduler's leader, else a random peer on a running store), propose with a
  *   deadline of `timeoutTicks` → waiting → the proposal settles (`onResult`):
- *     - success: done (a Snap read keeps its engine snapshot for the caller);
+ *     - success: done (a Snap read keeps its engine snapshot for the caller), except that a Snap
+ *       answered for a region that does not hold the routing key fails the request: the region
+ *       split after the epoch check and the read was served anyway (a raftstore bug);
  *     - NotLeader with a hint: retry at once on the hinted peer; without one: a random other peer;
  *     - StaleCommand / EpochNotMatch / KeyNotInRegion / RegionNotFound / ServerIsBusy: refresh from
  *       the scheduler and retry after a tick or two;
@@ -19,7 +21,7 @@
 import type { EngineSnapshot } from "@regionkv/engine";
 import type { metapb } from "@regionkv/proto";
 import { raft_cmdpb } from "@regionkv/proto";
-import { describeRegionError, regionErrorFromPb, type ProposalFailure, type ProposalResult, type RaftStore } from "@regionkv/raftstore";
+import { describeRegionError, keyInRegion, regionErrorFromPb, type ProposalFailure, type ProposalResult, type RaftStore } from "@regionkv/raftstore";
 
 /** What a request needs from the cluster. */
 export interface RequestHost {
@@ -39,6 +41,12 @@ export interface RequestOptions {
   timeoutTicks: number;
   /** Ticks before the whole request gives up (TinyKV: 5 s plus 10 tries). */
   budgetTicks: number;
+  /**
+   * Retry (instead of failing the run) when a Snap is answered for a region that no longer holds
+   * the routing key: the known raftstore bug of a read served across a split (README), to soak
+   * past it. Off in CI.
+   */
+  tolerateSnapAcrossSplit?: boolean;
 }
 
 export type RequestState =
@@ -151,6 +159,15 @@ export class ClusterRequest {
       failure = regionErrorFromPb(r.response.header.error) ?? { kind: "InvalidRequest", message: r.response.header.error.message };
     }
     if (!failure && r.ok) {
+      const served = r.response.responses[0]?.snap?.region;
+      if (served && !keyInRegion(this.key, served)) {
+        r.snapshot?.release();
+        const sent = this.region!;
+        const why = `store ${peer.storeId}: a Snap routed by key ${showKey(this.key)} to region ${sent.id} [${showKey(sent.startKey)}, ${showKey(sent.endKey)}) at version ${sent.regionEpoch?.version} was answered for region ${served.id} [${showKey(served.startKey)}, ${showKey(served.endKey)}) at version ${served.regionEpoch?.version}, which does not hold the key: the region split between the read's epoch check and its snapshot, and the read was served anyway instead of failing with EpochNotMatch`;
+        if (this.opts.tolerateSnapAcrossSplit) this.retry(why, undefined, 1);
+        else this.state = { kind: "failed", message: `${this.what}: ${why}` };
+        return;
+      }
       this.state = { kind: "done", response: r.response, snapshot: r.snapshot, region: this.region! };
       return;
     }
@@ -186,6 +203,10 @@ export class ClusterRequest {
       }
     }
   }
+}
+
+function showKey(b: Buffer): string {
+  return /^[\x20-\x7e]*$/.test(b.toString("latin1")) ? JSON.stringify(b.toString("latin1")) : `0x${b.toString("hex")}`;
 }
 
 /** Header of a command for `region` sent to `peer`. */

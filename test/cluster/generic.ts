@@ -167,7 +167,7 @@ class Client implements Actor {
         return;
       case "scan": {
         const end = Buffer.from(keyOf(this.id, op.upTo));
-        const region = snapRegion(st, op.from);
+        const region = snapRegion(st);
         try {
           op.got.push(...scanSnapshotInRegion(st.snapshot, region, "default", op.from, end));
         } finally {
