@@ -80,8 +80,9 @@ program
   .requiredOption("--data <dir>", "data directory (created if missing)")
   .option("--max-replicas <n>", "replicas of every region", intArg("--max-replicas", 1, 9), 3)
   .option("--max-store-down-time <duration>", "after this long without a heartbeat a store's replicas are re-created elsewhere (e.g. 30s, 5m, 1h)", "30m")
+  .option("--schedulers <list>", "balancing schedulers to run: comma-separated balance-leader, balance-region, hot-region, or none (replicas are always kept)", "balance-leader,balance-region,hot-region")
   .addOption(logLevel())
-  .action((o: { listen: string; data: string; maxReplicas: number; maxStoreDownTime: string; logLevel: LogLevel }) => runScheduler(o));
+  .action((o: { listen: string; data: string; maxReplicas: number; maxStoreDownTime: string; schedulers: string; logLevel: LogLevel }) => runScheduler(o));
 
 storeTuningOptions(regionLimitOptions(program
   .command("store")))
@@ -179,7 +180,10 @@ ctl
   .command("transfer-leader <region-id> <store-id>")
   .description("move a region's leader to its replica on a store")
   .action((r: string, s: string) => ctlOperator("transfer-leader", r, [s], ctlOpts()));
-ctl.command("split <region-id> <key...>").description("split a region at keys").action((r: string, keys: string[]) => ctlOperator("split", r, keys, ctlOpts()));
+ctl
+  .command("split <region-id> [key...]")
+  .description("split a region at the given keys, or in half (by size) when no key is given")
+  .action((r: string, keys: string[]) => ctlOperator("split", r, keys, ctlOpts()));
 ctl
   .command("operators")
   .description("running operators (and recently finished ones)")

@@ -17,8 +17,16 @@ export {
   type RunningSchedulerServer,
   type SchedulerServerOptions,
 } from "./scheduler-server.js";
-export { DEFAULT_SCHEDULER_CONFIG, parseDurationMs, resolveSchedulerConfig, type SchedulerConfig } from "./schedule/config.js";
-export { Coordinator, type CoordinatorOptions, type HeartbeatSink, type ManualOperator, type SchedulerName } from "./schedule/coordinator.js";
+export {
+  DEFAULT_SCHEDULER_CONFIG,
+  SCHEDULER_NAMES,
+  parseDurationMs,
+  parseSchedulerNames,
+  resolveSchedulerConfig,
+  type SchedulerConfig,
+  type SchedulerName,
+} from "./schedule/config.js";
+export { Coordinator, type CoordinatorOptions, type HeartbeatSink, type ManualOperator } from "./schedule/coordinator.js";
 export { OperatorController, type AddResult } from "./schedule/operator-controller.js";
 export {
   Operator,

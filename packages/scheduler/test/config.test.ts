@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULT_SCHEDULER_CONFIG, parseDurationMs, resolveSchedulerConfig } from "../src/index.js";
+import { DEFAULT_SCHEDULER_CONFIG, parseDurationMs, parseSchedulerNames, resolveSchedulerConfig } from "../src/index.js";
 
 test("durations: 30s, 5m, 30m, 1h, 250ms, 1h30m, 0; anything else is an error saying what to write", () => {
   assert.equal(parseDurationMs("30s"), 30_000);
@@ -22,4 +22,12 @@ test("defaults are PD/TinyKV's; settings are validated", () => {
   assert.equal(resolveSchedulerConfig({ maxReplicas: 5 }).maxReplicas, 5);
   assert.throws(() => resolveSchedulerConfig({ maxReplicas: 0 }), /--max-replicas must be a positive integer/);
   assert.throws(() => resolveSchedulerConfig({ maxStoreDownTimeMs: -1 }), /maxStoreDownTimeMs/);
+});
+
+test("--schedulers: a comma-separated list of balancers, or none; unknown names are refused naming the choices", () => {
+  assert.deepEqual(parseSchedulerNames("none"), []);
+  assert.deepEqual(parseSchedulerNames("balance-region, balance-leader,balance-region"), ["balance-region", "balance-leader"]);
+  assert.deepEqual(DEFAULT_SCHEDULER_CONFIG.schedulers, ["balance-leader", "balance-region", "hot-region"]);
+  assert.throws(() => parseSchedulerNames("balance-regions"), /unknown scheduler "balance-regions": give a comma-separated list of balance-leader, balance-region, hot-region, or none/);
+  assert.throws(() => parseSchedulerNames(""), /unknown scheduler ""/);
 });

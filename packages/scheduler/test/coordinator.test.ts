@@ -105,6 +105,22 @@ test("schedulers: a new empty store draws regions (balance-region), the step is 
   assert.ok(more >= 1 && more < 10, `more moves: ${more}`);
 });
 
+test("schedulers: only the configured balancers run (none: an empty store draws nothing, the replica checker still acts)", () => {
+  const { coord, core } = setup(4, { schedulers: [] });
+  storeHeartbeats(core, [1n, 2n, 3n, 4n]);
+  for (let i = 0; i < 10; i++) {
+    const r = newRegion(BigInt(i + 1), Buffer.from([i * 10]), Buffer.from([i * 10 + 10]), [1n, 2n, 3n], 1n, 3n);
+    mustRespond(coord, heartbeat(r, r.peers[0]));
+  }
+  assert.deepEqual(coord.runSchedulers(), [], "no balancer runs");
+  // Naming a balancer explicitly still runs it (tests, tools).
+  assert.equal(coord.runSchedulers(["balance-region"]).length, 1);
+  // The replica checker is not a balancer: a region missing a replica gets one.
+  const short = newRegion(50n, Buffer.from([200]), Buffer.from([210]), [1n, 2n], 1n, 2n);
+  const resp = mustRespond(coord, heartbeat(short));
+  assert.ok(resp?.changePeer, "the replica checker adds the missing replica");
+});
+
 test("manual operators: add-peer, transfer-leader, remove-peer, split; rejections say why", () => {
   const { coord, core } = setup(4);
   storeHeartbeats(core, [1n, 2n, 3n, 4n]);

@@ -204,7 +204,6 @@ export async function ctlOperator(kind: "add-peer" | "remove-peer" | "transfer-l
   const info = await withScheduler(kind, opts, async (s) => {
     const regionId = bigId(region, "region");
     if (kind === "split") {
-      if (args.length === 0) throw new Error("give at least one split key");
       return s.addOperator(regionId, { kind, keys: args.map((k) => decode(k, opts, "split key")) });
     }
     return s.addOperator(regionId, { kind, storeId: bigId(args[0] ?? "", "store") });

@@ -1,5 +1,5 @@
 /** `regionkv scheduler`: the scheduler process. Ready when it accepts requests. */
-import { parseDurationMs, startSchedulerServer } from "@regionkv/scheduler";
+import { parseDurationMs, parseSchedulerNames, startSchedulerServer } from "@regionkv/scheduler";
 import { exitWithError, onShutdownSignal } from "../fail.js";
 import { makeLogger, type LogLevel } from "../logger.js";
 
@@ -9,6 +9,8 @@ export interface SchedulerCommandOptions {
   maxReplicas: number;
   /** A duration: 30s, 5m, 30m, 1h. */
   maxStoreDownTime: string;
+  /** Balancing schedulers to run: a comma-separated list, or `none`. */
+  schedulers: string;
   logLevel: LogLevel;
 }
 
@@ -21,11 +23,17 @@ export async function runScheduler(opts: SchedulerCommandOptions): Promise<void>
     } catch (err) {
       throw new Error(`--max-store-down-time: ${(err as Error).message}`, { cause: err });
     }
+    let schedulers;
+    try {
+      schedulers = parseSchedulerNames(opts.schedulers);
+    } catch (err) {
+      throw new Error(`--schedulers: ${(err as Error).message}`, { cause: err });
+    }
     const server = await startSchedulerServer({
       listen: opts.listen,
       dataDir: opts.data,
       logger: log,
-      scheduling: { maxReplicas: opts.maxReplicas, maxStoreDownTimeMs },
+      scheduling: { maxReplicas: opts.maxReplicas, maxStoreDownTimeMs, schedulers },
     });
     log.info({ address: server.address, dataDir: opts.data, clusterId: String(server.core.clusterId) }, "scheduler ready");
     onShutdownSignal(async () => {

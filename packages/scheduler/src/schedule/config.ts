@@ -47,6 +47,29 @@ export interface SchedulerConfig {
   operatorExpireMs: number;
   /** Finished operators kept for GetOperator / `ctl operators`. */
   operatorHistory: number;
+  /**
+   * The balancing schedulers that run (the replica checker always runs: it keeps regions
+   * replicated). Default all; an empty list leaves placement to the checker and manual operators.
+   */
+  schedulers: readonly SchedulerName[];
+}
+
+/** The balancing schedulers, in the order they run. */
+export const SCHEDULER_NAMES = ["balance-leader", "balance-region", "hot-region"] as const;
+export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
+
+/** The `--schedulers` flag: a comma-separated list of SCHEDULER_NAMES, or `none`. */
+export function parseSchedulerNames(text: string): SchedulerName[] {
+  const t = text.trim();
+  if (t === "none") return [];
+  const out: SchedulerName[] = [];
+  for (const part of t.split(",").map((x) => x.trim())) {
+    if (!(SCHEDULER_NAMES as readonly string[]).includes(part)) {
+      throw new RangeError(`unknown scheduler ${JSON.stringify(part)}: give a comma-separated list of ${SCHEDULER_NAMES.join(", ")}, or none`);
+    }
+    if (!out.includes(part as SchedulerName)) out.push(part as SchedulerName);
+  }
+  return out;
 }
 
 export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze({
@@ -71,6 +94,7 @@ export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze
   splitTimeoutMs: 60_000,
   operatorExpireMs: 60_000,
   operatorHistory: 1000,
+  schedulers: SCHEDULER_NAMES,
 });
 
 /** Defaults overridden by `partial`; an invalid setting is an error naming it. */

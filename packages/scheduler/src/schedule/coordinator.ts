@@ -23,7 +23,7 @@ import type { SchedulerCore } from "../scheduler.js";
 import { scheduleBalanceLeader } from "./balance-leader.js";
 import { scheduleBalanceRegion } from "./balance-region.js";
 import { emptyInfluence, StaticClusterView, storeViewsFrom, type ClusterView, type StoreInfluence } from "./cluster-view.js";
-import { resolveSchedulerConfig, type SchedulerConfig } from "./config.js";
+import { resolveSchedulerConfig, type SchedulerConfig, type SchedulerName } from "./config.js";
 import { scheduleHotRegion } from "./hot-region.js";
 import { addPeerSteps, newOperator, removePeerSteps } from "./operator-builder.js";
 import { OperatorController } from "./operator-controller.js";
@@ -52,7 +52,7 @@ export type ManualOperator =
   | { kind: "transfer-leader"; regionId: bigint; storeId: bigint }
   | { kind: "split"; regionId: bigint; keys: Buffer[] };
 
-export type SchedulerName = "balance-leader" | "balance-region" | "hot-region";
+
 
 export class Coordinator {
   readonly config: SchedulerConfig;
@@ -133,7 +133,7 @@ export class Coordinator {
     ];
     const view = this.buildView();
     for (const [name, schedule] of schedulers) {
-      if (only && !only.includes(name)) continue;
+      if (only ? !only.includes(name) : !this.config.schedulers.includes(name)) continue;
       // One view per run; a new context per scheduler so the influence includes the operators just added.
       const op = schedule(this.contextOver(view));
       if (op && this.accept(op, now)) {
