@@ -617,8 +617,9 @@ export class Peer {
       this.destroy("removed from the region");
       return;
     }
-    this.reads.serveApplied(this.storage.applyState.appliedIndex, this.ctx.engine, this.ctx.metrics, this.region);
+    // New pieces first: reads refused by a split name them.
     for (const split of out?.splits ?? []) this.onSplitApplied(split);
+    this.reads.serveApplied(this.storage.applyState.appliedIndex, this.ctx.engine, this.ctx.metrics, this.region, () => this.siblingRegions());
     // The scheduler learns a new membership or range at once (its operator finishes, clients re-route).
     if (out?.confChanged || (out && out.splits.length > 0)) this.onHeartbeatTick();
     else if (out && this.isLeader && this.overSplitLimits()) this.scheduleSplitCheck("size");

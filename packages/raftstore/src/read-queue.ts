@@ -11,6 +11,7 @@ import { raft_cmdpb, type metapb } from "@regionkv/proto";
 import type { RaftstoreMetrics } from "./metrics.js";
 import type { ProposalCallback } from "./proposal.js";
 import type { ProposalFailure } from "./region-error.js";
+import { checkKeyInRegion, checkRegionEpoch, keysOf } from "./region-util.js";
 
 interface PendingRead {
   request: raft_cmdpb.RaftCmdRequest;
@@ -59,7 +60,7 @@ export class ReadQueue {
   }
 
   /** Serve every confirmed batch whose read index is applied. */
-  serveApplied(applied: number, engine: Engine, metrics: RaftstoreMetrics, region: metapb.Region): void {
+  serveApplied(applied: number, engine: Engine, metrics: RaftstoreMetrics, region: metapb.Region, siblings: () => metapb.Region[] = () => []): void {
     if (this.batches.length === 0 || this.batches[0]!.index === undefined) return;
     let snap: EngineSnapshot | undefined;
     try {
@@ -73,7 +74,7 @@ export class ReadQueue {
           if (r.done) continue;
           r.done = true;
           metrics.proposals.inc({ kind: "read", result: "ok" });
-          r.callback(this.execute(r.request, snap, engine, region));
+          r.callback(this.execute(r.request, snap, engine, region, siblings));
         }
       }
     } finally {
@@ -81,7 +82,16 @@ export class ReadQueue {
     }
   }
 
-  private execute(req: raft_cmdpb.RaftCmdRequest, snap: EngineSnapshot, engine: Engine, region: metapb.Region): Parameters<ProposalCallback>[0] {
+  private execute(req: raft_cmdpb.RaftCmdRequest, snap: EngineSnapshot, engine: Engine, region: metapb.Region, siblings: () => metapb.Region[]): Parameters<ProposalCallback>[0] {
+    // Checked again at serve time: a split (or a membership change) applied between the ReadIndex
+    // request and now may have moved the keys to another region, whose leader may hold newer
+    // writes than this store's copy.
+    const epochErr = checkRegionEpoch(req, region, siblings());
+    if (epochErr) return { ok: false, error: epochErr };
+    for (const key of keysOf(req)) {
+      const keyErr = checkKeyInRegion(key, region);
+      if (keyErr) return { ok: false, error: keyErr };
+    }
     const resp: raft_cmdpb.RaftCmdResponse = { header: { error: undefined, uuid: Buffer.alloc(0), currentTerm: 0n }, responses: [], adminResponse: undefined };
     let own: EngineSnapshot | undefined;
     for (const r of req.requests) {

@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import { raft_cmdpb, type metapb, type schedulerpb } from "@regionkv/proto";
 import type { RegionHeartbeat, SchedulerClient } from "../src/scheduler-client.js";
 import { checkBatchSplit, splitRegions } from "../src/split.js";
-import { TestCluster, b, getReq, header, makeRegion, mustFail, mustOk, putReq } from "./helpers.js";
+import { TestCluster, b, getReq, header, makeRegion, mustFail, mustOk, putReq, track, turn } from "./helpers.js";
 
 function splitReq(region: metapb.Region, from: metapb.Peer | undefined, cuts: Array<{ key: string; id: number; peers: number[] }>, rightDerive = false): raft_cmdpb.RaftCmdRequest {
   return {
@@ -131,6 +131,25 @@ describe("raftstore: BatchSplit", () => {
     const left = regionOn(c, leader, 1);
     mustFail(await c.propose(leader, getReq(left, c.peerOf(leader), "z")), "KeyNotInRegion");
     assert.equal(mustOk(await c.propose(leader, getReq(left, c.peerOf(leader), "a"))).responses[0]!.get!.value.toString(), "v-a");
+  });
+
+  test("a read queued before a split and served after it is checked again: its old epoch gets EpochNotMatch, not a view of the moved keys", async (t) => {
+    const c = new TestCluster(t, [1, 2, 3]);
+    const leader = c.mustElect();
+    await c.mustPut(leader, "z", "1");
+    const store = c.store(leader);
+    const split = track(store.propose(splitReq(c.region, c.peerOf(leader), [{ key: "m", id: 100, peers: [101, 102, 103] }])));
+    store.poll();
+    // The read's ReadIndex is issued while the split is appended but not committed: both are
+    // confirmed by the same round of follower replies, and the split applies before the read runs.
+    const read = track(store.propose(getReq(c.region, c.peerOf(leader), "z")));
+    store.poll();
+    c.pump();
+    await turn();
+    assert.ok(split.settled && read.settled, "both settled");
+    mustOk(split.value!);
+    const err = mustFail(read.value!, "EpochNotMatch");
+    assert.ok(err.currentRegions.some((r) => r.id === 100n), "the new region is named");
   });
 
   test("a split with a stale epoch is refused at propose; keys outside the region are refused; re-sending an applied split changes nothing", async (t) => {
