@@ -32,6 +32,8 @@ import type { StoreContext } from "./store-context.js";
 
 /** Election timeouts of silence after which an uninitialized peer destroys itself. */
 const UNINITIALIZED_SILENCE_TIMEOUTS = 3;
+/** A transfer target further behind the leader's log than this is not handed leadership (it could not serve soon). */
+const TRANSFER_LEADER_MAX_LAG = 128;
 /** A split check or split request not answered within this long is given up (a new one may start). */
 const SPLIT_IN_FLIGHT_MS = 20_000;
 
@@ -79,6 +81,8 @@ export class Peer {
   private readonly lastHeard = new Map<number, number>();
   /** Traffic since the last region heartbeat (reported by the leader, then reset). */
   private traffic = { bytesWritten: 0, keysWritten: 0, keysRead: 0, sinceMs: 0 };
+  /** Pending peers in the last region heartbeat: when one catches up, the scheduler hears at once. */
+  private reportedPending = 0;
   /** Log GC: everything below this is physically deleted or queued for deletion. */
   private lastCompactedIndex: number;
 
@@ -278,6 +282,9 @@ export class Peer {
           this.loadTicks = 0;
           this.checkLoadSplit();
         }
+        // A new replica that caught up (snapshot applied) ends the scheduler's add step: report
+        // it now rather than at the next periodic heartbeat.
+        if (this.isLeader && this.reportedPending > 0 && this.pendingPeers().length < this.reportedPending) this.onHeartbeatTick();
         // A peer created by a message and then removed before its snapshot arrived hears from
         // nobody again (it is in no one's configuration and cannot campaign): it goes. If it is
         // still wanted, the leader's next heartbeat creates it again.
@@ -369,6 +376,10 @@ export class Peer {
         // Not a log entry: the leader starts the transfer and answers at once.
         const to = admin.transferLeader?.peer;
         if (!to) return fail({ kind: "InvalidRequest", message: "TransferLeader without a target peer" });
+        // Never to a peer that is unreachable or far behind: raft would block proposals for an
+        // election timeout waiting for it, and a scheduler re-sending the step would do it again.
+        const refusal = this.transferRefusal(Number(to.id));
+        if (refusal) return fail({ kind: "ServerIsBusy", reason: `region ${this.regionId}: not transferring leadership to peer ${to.id}: ${refusal}`, backoffMs: 100n });
         // Writes accepted before the transfer go first.
         this.flushProposals();
         this.raw.transferLeader(Number(to.id));
@@ -705,6 +716,20 @@ export class Peer {
     }, this.ctx.clock.now() + this.ctx.cfg.proposalTimeoutMs);
   }
 
+  /** Why leadership should not go to `peerId` now, or undefined if it may. */
+  private transferRefusal(peerId: number): string | undefined {
+    if (peerId === this.peerId) return undefined;
+    const pr = this.raw.raft.prs.progress.get(peerId);
+    if (!pr || !this.raw.raft.prs.isVoter(peerId)) return "it is not a voter of the region";
+    const now = this.ctx.clock.now();
+    const heard = this.lastHeard.get(peerId);
+    const window = this.ctx.cfg.raftElectionTimeoutTicks * this.ctx.cfg.raftBaseTickMs;
+    if (heard === undefined || now - heard > window) return `nothing heard from it for ${heard === undefined ? "ever" : `${now - heard} ms`}`;
+    const lag = this.raw.raft.raftLog.lastIndex() - pr.match;
+    if (lag > TRANSFER_LEADER_MAX_LAG) return `it is ${lag} entries behind`;
+    return undefined;
+  }
+
   /** Settle the proposals up to `index`: the one at (index, term) with `resp`, older ones stale. */
   private settleAt(index: number, term: number, resp: raft_cmdpb.RaftCmdResponse, now: number): void {
     while (this.proposals.length > 0) {
@@ -831,6 +856,8 @@ export class Peer {
     if (!this.isLeader) return;
     const now = this.ctx.clock.now();
     const t = this.traffic;
+    const pendingPeers = this.pendingPeers();
+    this.reportedPending = pendingPeers.length;
     // Followers count traffic too (they apply the same writes) but never reset it: when one is
     // elected, its first report covers the whole time since it last reported, rate intact.
     const start = t.sinceMs;
@@ -842,7 +869,7 @@ export class Peer {
         leader: this.meta(),
         approximateSize: this.approximateSize ?? 0,
         approximateKeys: this.approximateKeys ?? 0,
-        pendingPeers: this.pendingPeers(),
+        pendingPeers,
         downPeers: this.downPeers(now),
         bytesWritten: t.bytesWritten,
         keysWritten: t.keysWritten,

@@ -178,6 +178,9 @@ export class RaftStore {
 
   /** Start every peer; in production mode also the tick timer and the raft worker loop. */
   start(): void {
+    // The scheduler counts a store as up (a target for replicas) only once it has heard its
+    // statistics: report them now, not one heartbeat interval after start.
+    this.workers.schedule({ worker: "scheduler", kind: "storeHeartbeat" });
     if (this.mode === "production") {
       this.router.setOnBusy(() => this.schedulePoll());
       this.ticker.start();

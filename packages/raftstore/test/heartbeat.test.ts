@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { schedulerpb } from "@regionkv/proto";
+import { eraftpb, metapb, raft_cmdpb, type schedulerpb } from "@regionkv/proto";
 import type { RegionHeartbeat, SchedulerClient } from "../src/scheduler-client.js";
-import { TestCluster } from "./helpers.js";
+import { TestCluster, b, header, makeRegion, mustOk } from "./helpers.js";
 
 function recorder() {
   const regions: RegionHeartbeat[] = [];
@@ -51,6 +51,9 @@ describe("region heartbeats", () => {
     const rec = recorder();
     const c = new TestCluster(t, [1, 2, 3], { scheduler: rec.clientFor, config: { regionHeartbeatTickInterval: 1000 } });
     const leader = c.mustElect();
+    // Followers count as pending until their first reply; the heartbeat that says they caught
+    // up goes out on the next tick. Let that settle before measuring.
+    c.tick(5);
     await c.runWorkers();
     const before = rec.regions.length;
     for (let i = 0; i < 10; i++) await c.mustPut(leader, `k${i}`, "0123456789");
@@ -68,6 +71,43 @@ describe("region heartbeats", () => {
     const next = rec.regions.filter((h) => Number(h.leader.storeId) === leader).at(-1)!;
     assert.equal(next.bytesWritten, 0);
     assert.equal(next.intervalStartSec, hb.intervalEndSec);
+  });
+});
+
+describe("heartbeats that end scheduler steps at once", () => {
+  test("a new replica that catches up (snapshot applied) is reported at once, not at the next periodic heartbeat", async (t) => {
+    const rec = recorder();
+    const c = new TestCluster(t, [1, 2, 3], { scheduler: rec.clientFor, region: makeRegion([1, 2]), bootstrapOn: [1, 2], config: { regionHeartbeatTickInterval: 100_000 } });
+    const leader = c.mustElect();
+    await c.mustPut(leader, "k", "v");
+    c.tick(5);
+    await c.runWorkers();
+    mustOk(
+      await c.propose(leader, {
+        header: header(c.region, c.peerOf(leader)),
+        requests: [],
+        adminRequest: { cmdType: raft_cmdpb.AdminCmdType.ChangePeer, changePeer: { changeType: eraftpb.ConfChangeType.AddLearnerNode, peer: { id: 3n, storeId: 3n, role: metapb.PeerRole.Learner } } },
+      }),
+    );
+    await c.runWorkers();
+    const added = rec.regions.at(-1)!;
+    assert.deepEqual(added.pendingPeers.map((p) => Number(p.id)), [3], "reported pending right after the change");
+    for (let i = 0; i < 60 && c.engine(3).get("default", b("k")) === undefined; i++) {
+      c.tick();
+      await c.runWorkers();
+    }
+    c.tick(2);
+    await c.runWorkers();
+    const last = rec.regions.at(-1)!;
+    assert.equal(last.region.peers.length, 3);
+    assert.deepEqual(last.pendingPeers, [], "a heartbeat says the learner caught up (periodic heartbeats are 10,000 s apart here)");
+  });
+
+  test("a store reports its statistics as soon as it starts", async (t) => {
+    const rec = recorder();
+    const c = new TestCluster(t, [1, 2, 3], { scheduler: rec.clientFor });
+    await c.runWorkers();
+    assert.deepEqual(rec.stores.map((s) => Number(s.storeId)).sort(), [1, 2, 3]);
   });
 });
 

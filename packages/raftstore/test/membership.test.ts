@@ -111,6 +111,19 @@ describe("raftstore: membership change", () => {
     await until(c, () => c.engine(3).get("default", b("k2"))?.toString() === "v2", "store 3 follows the log");
   });
 
+  test("TransferLeader to a peer not heard from lately is refused (ServerIsBusy naming why); proposals are not blocked", async (t) => {
+    const c = new TestCluster(t, [1, 2, 3]);
+    const leader = c.mustElect();
+    const gone = [1, 2, 3].find((s) => s !== leader)!;
+    c.isolate(gone);
+    c.tick(25);
+    const r = await c.propose(leader, { header: header(c.region, c.peerOf(leader)), requests: [], adminRequest: { cmdType: raft_cmdpb.AdminCmdType.TransferLeader, transferLeader: { peer: c.peerOf(gone) } } });
+    const busy = mustFail(r, "ServerIsBusy");
+    assert.match(busy.reason, /not transferring leadership to peer \d+: nothing heard from it for \d+ ms/);
+    await c.mustPut(leader, "k", "v");
+    assert.equal(c.leaderStore(), leader);
+  });
+
   test("a learner joins, is caught up by snapshot without a vote, and is then promoted to voter on every store", async (t) => {
     const c = new TestCluster(t, [1, 2, 3], { region: makeRegion([1, 2]), bootstrapOn: [1, 2] });
     const leader = c.mustElect();
