@@ -36,7 +36,7 @@ test("kill -9 of one of four stores holding 100+ regions, kept down past max-sto
       const low = s.stores.filter((st) => st.regionCount < 0.4 * s.regions.length);
       return low.length > 0 ? `stores ${low.map((st) => `${st.id} (${st.regionCount})`).join(", ")} under 40 % of ${s.regions.length}` : undefined;
     },
-    { timeoutMs: 180_000 },
+    { timeoutMs: 180_000, badRegion: (r) => r.storeIds.length !== 3 },
   );
   // The victim: the store with the most replicas (and not the one the cluster was bootstrapped on alone).
   const victimRow = [...spreadOut.stores].sort((a, b) => b.regionCount - a.regionCount)[0]!;

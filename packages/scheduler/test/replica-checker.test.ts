@@ -63,6 +63,14 @@ test("pending peers block removing others; an extra pending peer itself may go",
   assert.deepEqual(checkReplicas(mkCtx(offline, [r2]), r2)!.steps, [{ kind: "removePeer", storeId: 3n }], "a live offline replica waits; the extra pending one goes");
 });
 
+test("an extra replica waits while every follower is pending (a leader just elected knows nothing yet); then the pending one goes", () => {
+  const stores = [store(1, 9), store(2, 5), store(3, 5), store(4, 4)];
+  const fresh = region(1, [1, 2, 3, 4], { leader: 1, pending: [2, 3, 4] });
+  assert.equal(checkReplicas(mkCtx(stores, [fresh]), fresh), undefined, "no healthy replica removed on an election-time report");
+  const later = region(1, [1, 2, 3, 4], { leader: 1, pending: [2] });
+  assert.deepEqual(checkReplicas(mkCtx(stores, [later]), later)!.steps, [{ kind: "removePeer", storeId: 2n }], "the replica that never caught up goes, not store 1's or the emptiest's");
+});
+
 test("a store down past max-store-down-time: its replica is replaced (remove first with voters, add first with learners)", () => {
   const cfg = mkCtx([], []).config;
   const stores = [store(1, 5), store(2, 5), store(3, 5, { lastHeartbeatMs: downSince(cfg) }), store(4, 5)];

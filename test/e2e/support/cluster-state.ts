@@ -88,6 +88,20 @@ export function describeClusterState(s: ClusterState, badRegion?: (r: RegionRow)
   return lines.join("\n");
 }
 
+/** The scheduler's running operators (at most 10) and its recently finished ones by status. */
+async function describeRunningOperators(sched: SchedulerRpcClient): Promise<string> {
+  try {
+    const { running, finished } = await sched.listOperators(1000);
+    const byStatus = new Map<string, number>();
+    for (const o of finished) byStatus.set(`${o.kind}:${o.status}`, (byStatus.get(`${o.kind}:${o.status}`) ?? 0) + 1);
+    const lines = [`${running.length} running operators; last ${finished.length} finished by kind:status ${[...byStatus].map(([k, n]) => `${k}×${n}`).join(", ")}`];
+    for (const o of running.slice(0, 10)) lines.push(`  region ${o.regionId}: ${o.desc} at step ${o.currentStep}`);
+    return lines.join("\n");
+  } catch (err) {
+    return `(operators not available: ${(err as Error).message})`;
+  }
+}
+
 /** `undefined` when the state is as wanted, else why not (one line). */
 export type Condition = (s: ClusterState) => string | undefined;
 
@@ -118,7 +132,8 @@ export async function mustReach(
     if (Date.now() >= deadline) break;
     await sleep(opts.intervalMs ?? 1_000);
   }
-  throw new Error(`${what}: not reached within ${opts.timeoutMs / 1000} s — ${why}\n${last ? describeClusterState(last, opts.badRegion) : ""}`);
+  const ops = await describeRunningOperators(sched);
+  throw new Error(`${what}: not reached within ${opts.timeoutMs / 1000} s — ${why}\n${last ? describeClusterState(last, opts.badRegion) : ""}\n${ops}`);
 }
 
 /** The regions whose replica set is not `replicas` distinct stores, all in `live` (if given). */

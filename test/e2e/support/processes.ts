@@ -187,6 +187,14 @@ export class ProcessCluster {
     c.storeArgs = opts.storeArgs ?? [];
     t.after(async () => {
       await c.stopAll();
+      if (process.env["REGIONKV_E2E_KEEP"]) {
+        // For a post-mortem: the data and every process's log stay (REGIONKV_E2E_KEEP=1).
+        for (const p of [c.scheduler, ...c.stores.map((st) => st.proc)]) {
+          if (p) fs.writeFileSync(path.join(c.dir, `${p.name}.log`), p.stdout + p.stderr);
+        }
+        process.stderr.write(`REGIONKV_E2E_KEEP: data and logs kept in ${c.dir}\n`);
+        return;
+      }
       fs.rmSync(c.dir, { recursive: true, force: true });
     });
     c.schedulerPort = await freePort();

@@ -9,7 +9,8 @@
  *      being caught up next to a dead one would leave the region without a live quorum
  *      (3 peers, 1 dead: adding makes 4 needing 3, with only 2 live until the snapshot lands);
  *   2. fewer replicas than max-replicas: add one on the best store;
- *   3. more than max-replicas: remove the one on the worst store (a pending one, if any);
+ *   3. more than max-replicas: remove the one on the worst store (a pending one, if any; none
+ *      while every follower is pending, as right after an election);
  *   4. a stray learner (left by a cancelled operator): promote it if voters are missing and
  *      learners are in use (addLearnerFirst), else remove it.
  *
@@ -93,6 +94,13 @@ function checkMissingReplica(ctx: ScheduleContext, region: RegionInfo): Operator
 
 function checkExtraReplica(ctx: ScheduleContext, region: RegionInfo): Operator | undefined {
   if (region.region.peers.length <= ctx.config.maxReplicas) return undefined;
+  // Every follower pending is what a leader reports just after its election (or a split): it has
+  // not heard from anyone yet, so the report cannot tell a replica that will never catch up from
+  // healthy ones. Wait for the next heartbeat rather than remove a healthy replica by chance
+  // (seen end to end: the piece of a split kept a replica its store never created, the checker
+  // removed a healthy one instead, and losing one more store left the region without a quorum).
+  const followers = region.region.peers.filter((p) => p.id !== region.leader?.id);
+  if (followers.length > 1 && followers.every((p) => isPendingPeer(region, p))) return undefined;
   // With peers still catching up only one of them may go (e.g. left by a timed-out add).
   const candidates = region.pendingPeers.length > 0 ? region.region.peers.filter((p) => isPendingPeer(region, p)) : region.region.peers;
   const worst = [...candidates].sort((a, b) => compareWorst(ctx, a, b))[0];
