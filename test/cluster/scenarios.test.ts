@@ -55,11 +55,8 @@ const CLAIMS: Record<string, string> = {
  * Seeds that fail because of a known raftstore bug (not a harness bug): they still run, as `todo`
  * tests (reported, not failing the suite), until the bug is fixed; then delete the entry.
  */
-const SNAP_EPOCH_BUG =
-  "raftstore bug: a ReadIndex read is served after a split applied between its epoch check and its snapshot (read-queue.ts serveApplied/execute do not re-check the epoch), so a Snap answers for a region that no longer holds the key";
 const KNOWN_RAFTSTORE_BUGS: Record<string, { seeds: readonly number[]; why: string }> = {
-  SplitUnreliable3B: { seeds: [2, 3], why: SNAP_EPOCH_BUG },
-  SplitUnreliableRecover3B: { seeds: [2, 3], why: SNAP_EPOCH_BUG },
+  // None open. (The Snap-across-split bug, SplitUnreliable3B seeds 2 and 3, was fixed in dc6c504.)
 };
 
 describe("cluster scenarios (TinyKV 2B/2C/3B)", () => {

@@ -32,7 +32,7 @@ const generic = (name: string, nclients: number, unreliable: boolean, crash: boo
       const ticks = r.clientTicks ?? clientTicks;
       const rep = await genericTest(p, { seed: r.seed, ...(ticks ? { clientTicks: ticks } : {}), ...(r.trace ? { trace: r.trace } : {}) });
       const cc = confchange ? `, ${rep.confChanges} conf changes (${rep.confChangesAbandoned} given up)` : "";
-      const sp = split ? `, ${rep.regions} regions` : "";
+      const sp = split ? `, ${rep.regions} regions${rep.splitChecked ? "" : " (never enough data to require a split)"}` : "";
       return `${rep.puts} puts, ${rep.scans} scans, ${rep.ticks} ticks, ${rep.messages} messages (${rep.dropped} dropped), ${rep.snapshotsSent} snapshots sent${cc}${sp}`;
     },
   };
