@@ -10,7 +10,7 @@ import { SchedulerRpcClient } from "@regionkv/scheduler/client";
 import { ProcessCluster } from "./support/processes.js";
 
 test("kill -9 of a store kept down past max-store-down-time: its replicas are re-created elsewhere, nothing acknowledged is lost", async (t) => {
-  const c = await ProcessCluster.start(t, { stores: 4, initialStores: 3, schedulerArgs: ["--max-store-down-time", "3s"] });
+  const c = await ProcessCluster.start(t, { stores: 4, initialStores: 3, schedulerArgs: ["--max-store-down-time", "3s"], storeArgs: ["--store-heartbeat-interval", "1s"] });
   const client = await RawClient.connect({ scheduler: c.schedulerAddr, timeoutMs: 5_000 });
   t.after(() => client.close());
   const sched = await SchedulerRpcClient.connect({ endpoints: c.schedulerAddr });

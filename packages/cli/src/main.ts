@@ -79,7 +79,7 @@ program
   .option("--listen <host:port>", "gRPC listen address", "127.0.0.1:2379")
   .requiredOption("--data <dir>", "data directory (created if missing)")
   .option("--max-replicas <n>", "replicas of every region", intArg("--max-replicas", 1, 9), 3)
-  .option("--max-store-down-time <duration>", "after this long without a heartbeat a store's replicas are re-created elsewhere (e.g. 30s, 5m, 1h)", "30m")
+  .option("--max-store-down-time <duration>", "after this long without a heartbeat a store's replicas are re-created elsewhere (e.g. 30s, 5m, 1h); keep it well above the stores' --store-heartbeat-interval (10s)", "30m")
   .option("--schedulers <list>", "balancing schedulers to run: comma-separated balance-leader, balance-region, hot-region, or none (replicas are always kept)", "balance-leader,balance-region,hot-region")
   .addOption(logLevel())
   .action((o: { listen: string; data: string; maxReplicas: number; maxStoreDownTime: string; schedulers: string; logLevel: LogLevel }) => runScheduler(o));
