@@ -28,6 +28,11 @@ export type PeerMsg =
    * split it (empty: nowhere). `reason` says which rule found the keys (logs).
    */
   | { type: "regionApproximateSize"; bytes: number; keys: number; splitKeys: Buffer[]; version: bigint; reason: string }
+  /**
+   * From the scheduler worker: the split asked at region version `version` was not made (ids
+   * refused, proposal refused or failed at apply); the peer measures again shortly.
+   */
+  | { type: "splitFailed"; version: bigint; why: string }
   /** From the transport: a snapshot sent to `toPeerId` arrived (ok) or did not. */
   | { type: "snapshotStatus"; toPeerId: number; ok: boolean }
   /** From the raft-log GC worker: the log up to `index` is physically deleted. */

@@ -73,6 +73,8 @@ export class Peer {
   private halveNext = false;
   /** A split asked of the scheduler and proposed, not yet seen applied: the version it was asked at. */
   private splitAsked: { version: bigint; at: number } | undefined;
+  /** After a failed split: when to measure again (backing off), and how many failed in a row. */
+  private splitRetry: { at: number | undefined; failures: number } = { at: undefined, failures: 0 };
   /** Ids of the other pieces of this region's last split (sent along with EpochNotMatch). */
   private splitSiblings: number[] = [];
   /** Raft ticks since the load splitter was last asked about this region. */
@@ -168,6 +170,9 @@ export class Peer {
         return;
       case "regionApproximateSize":
         this.onSplitCheckResult(msg.bytes, msg.keys, msg.splitKeys, msg.version, msg.reason);
+        return;
+      case "splitFailed":
+        this.onSplitFailed(msg.version, msg.why);
         return;
       case "snapshotStatus":
         this.raw.reportSnapshot(msg.toPeerId, msg.ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
@@ -281,6 +286,10 @@ export class Peer {
         if (this.isLeader && ++this.loadTicks * this.ctx.cfg.raftBaseTickMs >= this.ctx.cfg.loadSplitWindowMs) {
           this.loadTicks = 0;
           this.checkLoadSplit();
+        }
+        if (this.isLeader && this.splitRetry.at !== undefined && this.ctx.clock.now() >= this.splitRetry.at) {
+          this.splitRetry.at = undefined;
+          this.scheduleSplitCheck("size");
         }
         // A new replica that caught up (snapshot applied) ends the scheduler's add step: report
         // it now rather than at the next periodic heartbeat.
@@ -620,6 +629,9 @@ export class Peer {
       }
     }
     this.raw.advance(p.rd);
+    // New pieces first (before a removal in the same batch destroys this peer, and so that reads
+    // refused by a split can name them).
+    for (const split of out?.splits ?? []) this.onSplitApplied(split);
     if (out?.removedSelf) {
       // A removed leader has just shared the commit and handed leadership on (raft's step-down):
       // those messages must leave before the peer goes, or a two-peer group could wedge.
@@ -628,8 +640,6 @@ export class Peer {
       this.destroy("removed from the region");
       return;
     }
-    // New pieces first: reads refused by a split name them.
-    for (const split of out?.splits ?? []) this.onSplitApplied(split);
     this.reads.serveApplied(this.storage.applyState.appliedIndex, this.ctx.engine, this.ctx.metrics, this.region, () => this.siblingRegions());
     // The scheduler learns a new membership or range at once (its operator finishes, clients re-route).
     if (out?.confChanged || (out && out.splits.length > 0)) this.onHeartbeatTick();
@@ -644,6 +654,7 @@ export class Peer {
    */
   private onSplitApplied(split: AppliedSplit): void {
     this.splitAsked = undefined;
+    this.splitRetry = { at: undefined, failures: 0 };
     this.splitSiblings = split.regions.map((r) => Number(r.id)).filter((id) => id !== this.regionId);
     this.approximateSize = undefined;
     this.approximateKeys = undefined;
@@ -776,7 +787,11 @@ export class Peer {
 
   private onSplitCheckTick(): void {
     if (!this.isLeader) return;
-    if (this.approximateSize !== undefined && this.sizeDiffHint < this.ctx.cfg.regionSplitSize / 8 && this.keysDiffHint < this.ctx.cfg.regionSplitKeys / 8) return;
+    const cfg = this.ctx.cfg;
+    // Measured, little written since, and under the limits: nothing to do. (Over the limits, a
+    // region is measured again every tick until it splits, writes or no writes.)
+    const overLimits = (this.approximateSize ?? 0) > cfg.regionMaxSize || (this.approximateKeys ?? 0) > cfg.regionMaxKeys;
+    if (this.approximateSize !== undefined && !overLimits && this.sizeDiffHint < cfg.regionSplitSize / 8 && this.keysDiffHint < cfg.regionSplitKeys / 8) return;
     this.scheduleSplitCheck("size");
   }
 
@@ -826,6 +841,7 @@ export class Peer {
     this.splitCheckSince = undefined;
     this.approximateSize = bytes;
     this.approximateKeys = keys;
+    if (splitKeys.length === 0) this.splitRetry.at = undefined;
     if (splitKeys.length > 0) this.askSplit(splitKeys, version, reason);
     else if (this.halveNext && this.isLeader) this.scheduleSplitCheck("half");
   }
@@ -844,6 +860,21 @@ export class Peer {
     this.splitAsked = { version, at: now };
     this.ctx.log.info({ regionId: this.regionId, peerId: this.peerId, reason, keys: keys.length, version: String(version) }, "asking the scheduler to split the region");
     this.ctx.schedule({ worker: "scheduler", kind: "askBatchSplit", region: this.region, leader: this.meta(), splitKeys: keys, reason });
+  }
+
+  /**
+   * The split asked at `version` was not made (the scheduler did not know the region yet, a
+   * membership change raced the proposal, leadership moved): measure again after a back-off
+   * (1 s, doubling up to 30 s) instead of waiting for more writes — a region past its limit
+   * that nobody writes to would otherwise stay unsplit.
+   */
+  private onSplitFailed(version: bigint, why: string): void {
+    if (this.splitAsked?.version !== version) return;
+    this.splitAsked = undefined;
+    const failures = this.splitRetry.failures + 1;
+    const backoff = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
+    this.splitRetry = { at: this.ctx.clock.now() + backoff, failures };
+    this.ctx.log.info({ regionId: this.regionId, peerId: this.peerId, why, retryInMs: backoff }, "split failed; measuring again later");
   }
 
   /** Every load window: a region hot for long enough is split at the key that balances its sampled load. */

@@ -151,6 +151,7 @@ export class RaftStore {
    */
   private loadPeers(): void {
     const tombstones: metapb.Region[] = [];
+    const live: Array<{ regionId: number; region: metapb.Region; peerId: number }> = [];
     for (const [regionId, state] of this.engine.allRegionStates()) {
       if (state.state === raft_serverpb.PeerState.Tombstone) {
         if (state.region && state.region.peers.length > 0) tombstones.push(state.region);
@@ -162,7 +163,19 @@ export class RaftStore {
         this.log.warn({ regionId }, "region state has no peer on this store; skipped");
         continue;
       }
-      this.addPeer(new Peer(this.ctx, state.region, Number(me.id)));
+      live.push({ regionId, region: state.region, peerId: Number(me.id) });
+    }
+    // Ranges of live regions never overlap; if stored states do (a bug left a stale one), the
+    // newer version wins and the other is not started: starting it would let a snapshot of it
+    // clear its stale range, and with it the other region's data.
+    live.sort((a, b) => Number((b.region.regionEpoch?.version ?? 0n) - (a.region.regionEpoch?.version ?? 0n)));
+    for (const l of live) {
+      const taken = this.rangeConflict(l.regionId, l.region.startKey, l.region.endKey);
+      if (taken) {
+        this.log.error({ regionId: l.regionId, version: String(l.region.regionEpoch?.version ?? 0n), why: taken }, "region state overlaps a newer region on this store; not started");
+        continue;
+      }
+      this.addPeer(new Peer(this.ctx, l.region, l.peerId));
     }
     // Checked against live regions only (nothing is pending yet), then queued.
     const stale = tombstones.filter((t) => this.rangeConflict(Number(t.id), t.startKey, t.endKey) === undefined);
@@ -330,7 +343,21 @@ export class RaftStore {
         return drop("the region is a tombstone here and the message is not newer");
       }
     } else if (local) {
-      return drop("the region has state here but no running peer");
+      // Normal state but no running peer: should not happen (a split's pieces are started once
+      // applied, destroyed peers leave tombstones); start it from its persisted state rather
+      // than leaving the region without its replica here.
+      const me = local.region?.peers.find((p) => p.storeId === this.storeId);
+      if (local.state !== raft_serverpb.PeerState.Normal || !local.region || !me) return drop("the region has state here but no running peer");
+      // Never over a live region's range: a stale range started here would later be cleared
+      // by a snapshot of it, taking the other region's data along.
+      const taken = this.rangeConflict(regionId, local.region.startKey, local.region.endKey);
+      if (taken) return drop(`the region has state here but no running peer, and ${taken}`);
+      this.log.warn({ regionId }, "region had state here but no running peer; starting it from its persisted state");
+      this.addPeer(new Peer(this.ctx, local.region, Number(me.id)));
+      this.metrics.regionCount.set(this.peers.size);
+      this.router.send(regionId, { type: "start" });
+      this.router.send(regionId, { type: "raftMessage", msg });
+      return;
     }
     if (!isInitialMessage(msg.message)) return drop("not an initial message");
     const conflict = this.rangeConflict(regionId, msg.startKey, msg.endKey);

@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { raft_cmdpb, type metapb, type schedulerpb } from "@regionkv/proto";
 import type { RegionHeartbeat, SchedulerClient } from "../src/scheduler-client.js";
+import { Engine, WriteBatch } from "@regionkv/engine";
+import { writeInitialRegionState } from "../src/peer-storage.js";
 import { checkBatchSplit, splitRegions } from "../src/split.js";
 import { TestCluster, b, getReq, header, makeRegion, mustFail, mustOk, putReq, track, turn } from "./helpers.js";
 
@@ -220,6 +222,75 @@ describe("raftstore: BatchSplit", () => {
     const r = regionOn(c, l, 100);
     mustOk(await c.propose(l, putReq(r, r.peers.find((p) => Number(p.storeId) === l), "y", "2")));
     await until(c, () => c.engine(lagging).get("default", b("y"))?.toString() === "2", "the lagging store's new peer replicates");
+  });
+});
+
+describe("raftstore: split together with other changes", () => {
+  test("a split and the removal of a replica applied in one batch: the removed store still starts its peer of the new region", async (t) => {
+    const c = new TestCluster(t, [1, 2, 3]);
+    const leader = c.mustElect();
+    await c.mustPut(leader, "z", "1");
+    const removed = [1, 2, 3].find((s) => s !== leader)!;
+    const store = c.store(leader);
+    // Both proposed in one round: the split first, the conf change right after it.
+    const split = track(store.propose(splitReq(c.region, c.peerOf(leader), [{ key: "m", id: 100, peers: [101, 102, 103] }])));
+    const remove = track(
+      store.propose({
+        header: header({ ...c.region }, c.peerOf(leader)),
+        requests: [],
+        adminRequest: { cmdType: raft_cmdpb.AdminCmdType.ChangePeer, changePeer: { changeType: 1 /* RemoveNode */, peer: c.peerOf(removed) } },
+      }),
+    );
+    store.poll();
+    c.pump();
+    await turn();
+    for (let i = 0; i < 20 && !(split.settled && remove.settled); i++) {
+      c.tick();
+      await turn();
+    }
+    mustOk(split.value!);
+    mustOk(remove.value!);
+    assert.equal(c.store(removed).peers.has(1), false, "the removed store's parent peer is gone");
+    const piece = c.store(removed).peers.get(100);
+    assert.ok(piece?.isInitialized, "the removed store runs its peer of the new region");
+    assert.equal(regionOn(c, removed, 100).peers.length, 3);
+  });
+
+  test("at restart, of two stored regions whose ranges overlap (a stale state), only the newer is started", async (t) => {
+    const c = new TestCluster(t, [1]);
+    c.mustElect();
+    await c.mustPut(1, "q", "1");
+    c.stopStore(1);
+    const e = Engine.open(c.dirs.get(1)!);
+    const wb = new WriteBatch();
+    writeInitialRegionState(wb, makeRegion([1], { id: 50, start: "m", end: "t", version: 3n }));
+    e.write(wb, { sync: true });
+    e.close();
+    const s = c.startStore(1);
+    assert.deepEqual([...s.peers.keys()], [50], "the version-3 region wins; the stale whole-range one is not started");
+    assert.equal(c.engine(1).get("default", b("q"))?.toString(), "1", "no data was deleted");
+  });
+
+  test("a split whose ids the scheduler refuses is measured and asked again after a back-off, with no further writes", async (t) => {
+    let next = 1000n;
+    let asks = 0;
+    const client = (): SchedulerClient => ({
+      regionHeartbeat: () => Promise.resolve(),
+      storeHeartbeat: () => Promise.resolve(),
+      askBatchSplit: (region, count) => {
+        if (++asks === 1) return Promise.reject(new Error("region is unknown to the scheduler"));
+        return Promise.resolve(Array.from({ length: count }, () => ({ newRegionId: next++, newPeerIds: region.peers.map(() => next++) })));
+      },
+      getStore: () => Promise.resolve(undefined),
+    });
+    const c = new TestCluster(t, [1, 2, 3], { scheduler: client, config: { regionMaxSize: 1200, regionSplitSize: 800, splitCheckTickInterval: 100_000 } });
+    const leader = c.mustElect();
+    // 12 rows of 104 bytes: past the 1,200-byte limit with the last put (workers have not run yet).
+    for (let i = 0; i < 12; i++) await c.mustPut(leader, `key${String(i).padStart(3, "0")}`, Buffer.alloc(98, 1));
+    await until(c, () => asks === 1, "the first ask was refused", 20);
+    assert.equal(c.store(leader).peers.size, 1);
+    // No writes from here on; the periodic check is 10,000 s away.
+    await until(c, () => c.store(leader).peers.size >= 2, "split after the back-off", 40);
   });
 });
 

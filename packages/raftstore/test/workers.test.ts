@@ -310,10 +310,11 @@ describe("scheduler-task worker", () => {
         ["p", 110, [111, 112]],
       ],
     );
-    // A scheduler that answers with the wrong number of ids: nothing is proposed.
+    // A scheduler that answers with the wrong number of ids: nothing is proposed, and the peer
+    // hears that the split at this version failed (it measures again later).
     const bad = harness(engine, [1], {}, { ...client, askBatchSplit: async () => [] });
     bad.workers.schedule({ worker: "scheduler", kind: "askBatchSplit", region, leader: region.peers[0]!, splitKeys: [b("g")], reason: "size" });
     await bad.workers.runPending();
-    assert.deepEqual(bad.mail(1), []);
+    assert.deepEqual(bad.mail(1), [{ type: "splitFailed", version: 4n, why: "scheduler gave 0 split ids for 1 keys" }]);
   });
 });

@@ -120,8 +120,20 @@ async function askBatchSplit(
   log: Logger,
 ): Promise<void> {
   const { region, leader, splitKeys } = task;
-  const ids = await scheduler.askBatchSplit(region, splitKeys.length);
-  if (ids.length !== splitKeys.length) throw new Error(`scheduler gave ${ids.length} split ids for ${splitKeys.length} keys`);
+  const regionId = Number(region.id);
+  const version = region.regionEpoch?.version ?? 0n;
+  const failed = (why: string) => router.send(regionId, { type: "splitFailed", version, why });
+  let ids: schedulerpb.SplitID[];
+  try {
+    ids = await scheduler.askBatchSplit(region, splitKeys.length);
+    if (ids.length !== splitKeys.length) throw new Error(`scheduler gave ${ids.length} split ids for ${splitKeys.length} keys`);
+  } catch (e) {
+    // E.g. a new region whose first heartbeat has not reached the scheduler yet.
+    const why = e instanceof Error ? e.message : String(e);
+    log.info({ regionId, reason: task.reason, err: why }, "split ids not given");
+    failed(why);
+    return;
+  }
   const request: raft_cmdpb.RaftCmdRequest = {
     header: { regionId: region.id, peer: leader, readQuorum: false, regionEpoch: region.regionEpoch, term: 0n, uuid: Buffer.alloc(0) },
     requests: [],
@@ -130,14 +142,18 @@ async function askBatchSplit(
       splits: { requests: splitKeys.map((k, i) => ({ splitKey: k, newRegionId: ids[i]!.newRegionId, newPeerIds: ids[i]!.newPeerIds })), rightDerive: false },
     },
   };
-  const regionId = Number(region.id);
   const sent = router.send(regionId, {
     type: "raftCmd",
     request,
     deadline,
     callback: (r) => {
-      if (!r.ok) log.info({ regionId, reason: task.reason, err: r.error.kind, detail: "message" in r.error ? r.error.message : undefined }, "split not made");
-      else if (r.response.header?.error) log.info({ regionId, reason: task.reason, err: r.response.header.error.message }, "split refused at apply");
+      if (!r.ok) {
+        log.info({ regionId, reason: task.reason, err: r.error.kind, detail: "message" in r.error ? r.error.message : undefined }, "split not made");
+        failed(r.error.kind);
+      } else if (r.response.header?.error) {
+        log.info({ regionId, reason: task.reason, err: r.response.header.error.message }, "split refused at apply");
+        failed(r.response.header.error.message);
+      }
     },
   });
   if (!sent) log.debug({ regionId }, "region gone before its split was proposed");
