@@ -227,3 +227,21 @@ test("patrol spreads the replacements of a dead store's replicas over the live s
   assert.deepEqual([...targets.keys()].sort(), [4n, 5n]);
   assert.ok(Math.abs(targets.get(4n)! - targets.get(5n)!) <= 1, `targets ${[...targets].map(([s, n]) => `${s}:${n}`).join(" ")}`);
 });
+
+test("an operator whose step sends a replica to a store that stopped heartbeating is cancelled at the next patrol, not after its step timeout", () => {
+  const { coord, core, clock } = setup(4);
+  storeHeartbeats(core, [1n, 2n, 3n, 4n]);
+  const r = newRegion(1n, Buffer.from("a"), Buffer.from("z"), [1n, 2n, 3n], 1n, 3n);
+  mustRespond(coord, heartbeat(r));
+  const added = coord.addManualOperator({ kind: "add-peer", regionId: 1n, storeId: 4n });
+  assert.ok(added.ok);
+  coord.patrol();
+  assert.equal(coord.operators.get(1n)?.status, "STARTED", "a live target: the operator runs on");
+  // 25 s later stores 1-3 have heartbeated, store 4 has not (storeDisconnectMs is 20 s).
+  clock.t += 25_000;
+  storeHeartbeats(core, [1n, 2n, 3n]);
+  coord.patrol();
+  const op = coord.operators.latest(1n)!;
+  assert.equal(op.status, "CANCELED");
+  assert.match(op.reason ?? "", /target store 4 has not heartbeated for 25 s/);
+});

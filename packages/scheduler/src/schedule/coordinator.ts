@@ -113,11 +113,34 @@ export class Coordinator {
     const last = batch[batch.length - 1];
     this.patrolKey = !last || last.region.endKey.length === 0 || batch.length < this.config.patrolBatch ? Buffer.alloc(0) : last.region.endKey;
     const view = this.buildView();
+    this.cancelStepsToLostStores(view, now);
     for (const region of batch) {
       if (this.operators.has(region.region.id)) continue;
       // A context per region: its influence must include the operators added for earlier ones.
       const op = checkReplicas(this.contextOver(view), region);
       if (op && this.accept(op, now)) this.push(op);
+    }
+  }
+
+  /**
+   * An operator whose current step sends a replica or leadership to a store that stopped
+   * heartbeating cannot finish until its step times out (minutes for a replica): cancel it now,
+   * so the checkers can plan around the lost store.
+   */
+  private cancelStepsToLostStores(view: ClusterView, now: number): void {
+    const stores = new Map(view.stores().map((s) => [s.id, s]));
+    for (const op of this.operators.runningOperators()) {
+      const step = op.steps[op.currentStep];
+      if (!step) continue;
+      const target = step.kind === "transferLeader" ? step.toStore : step.kind === "addLearner" || step.kind === "addVoter" || step.kind === "promoteLearner" ? step.storeId : undefined;
+      if (target === undefined) continue;
+      const s = stores.get(target);
+      const silentMs = s ? view.now - s.lastHeartbeatMs : Infinity;
+      if (s && s.state === metapb.StoreState.Up && silentMs <= this.config.storeDisconnectMs) continue;
+      const why = !s ? "is unknown" : s.state !== metapb.StoreState.Up ? `is ${metapb.StoreState[s.state] ?? s.state}` : `has not heartbeated for ${Math.round(silentMs / 1000)} s`;
+      if (this.operators.cancel(op.regionId, now, `target store ${target} ${why}`)) {
+        this.log.info({ regionId: String(op.regionId), op: op.describe(), store: String(target) }, "operator cancelled: its target store is lost");
+      }
     }
   }
 
