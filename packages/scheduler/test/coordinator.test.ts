@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import pino from "pino";
 import { eraftpb, metapb, schedulerpb } from "@regionkv/proto";
-import { Coordinator, type SchedulerConfig } from "../src/index.js";
+import { Coordinator, PRIORITY, type SchedulerConfig } from "../src/index.js";
+import { newOperator } from "../src/schedule/operator-builder.js";
 import { heartbeat, mustOpenBootstrapped, newRegion, newStore } from "./helpers.js";
 import { seededRng } from "./schedule-helpers.js";
 
@@ -244,4 +245,24 @@ test("an operator whose step sends a replica to a store that stopped heartbeatin
   const op = coord.operators.latest(1n)!;
   assert.equal(op.status, "CANCELED");
   assert.match(op.reason ?? "", /target store 4 has not heartbeated for 25 s/);
+});
+
+test("a replica lost with a down store is replaced at once even while a balancing operator runs on the region (high priority replaces it)", () => {
+  const { coord, core, clock } = setup(5, { maxStoreDownTimeMs: 30_000 });
+  storeHeartbeats(core, [1n, 2n, 3n, 4n, 5n]);
+  const r = newRegion(1n, Buffer.from("a"), Buffer.from("z"), [1n, 2n, 3n], 1n, 3n);
+  mustRespond(coord, heartbeat(r));
+  // A balancing move of the replica on store 3 to store 4, stuck at its first step.
+  const move = newOperator(core.getRegionById(1n)!, "balance-region", "balance-region 3→4", [{ kind: "addLearner", storeId: 4n, peerId: 99n }], PRIORITY.low, clock.t);
+  assert.ok(coord.operators.add(move, clock.t).ok);
+  // Store 2 goes silent past max-store-down-time; the others keep heartbeating.
+  clock.t += 40_000;
+  storeHeartbeats(core, [1n, 3n, 4n, 5n]);
+  const resp = mustRespond(coord, heartbeat(r));
+  const op = coord.operators.get(1n)!;
+  assert.equal(op.kind, "replica", `the checker's operator took over: ${op.describe()}`);
+  assert.match(op.desc, /down/);
+  assert.equal(coord.operators.latest(1n), op);
+  assert.ok(resp?.changePeer, "its first step goes out with this heartbeat");
+  assert.equal(move.status, "REPLACED");
 });

@@ -96,7 +96,7 @@ export class Coordinator {
     if (!region) return { ok: true, value: { changed: res.value.changed, response: undefined } };
     // The running operator first: if this heartbeat finishes it, the checker may go on at once.
     let response = this.operators.onHeartbeat(region, now);
-    if (!this.operators.has(region.region.id)) {
+    {
       const op = checkReplicas(this.context(), region);
       if (op && this.accept(op, now)) response = this.operators.onHeartbeat(region, now);
     }
@@ -115,7 +115,6 @@ export class Coordinator {
     const view = this.buildView();
     this.cancelStepsToLostStores(view, now);
     for (const region of batch) {
-      if (this.operators.has(region.region.id)) continue;
       // A context per region: its influence must include the operators added for earlier ones.
       const op = checkReplicas(this.contextOver(view), region);
       if (op && this.accept(op, now)) this.push(op);
@@ -321,6 +320,7 @@ export class Coordinator {
       config: this.config,
       influence: (id) => (influence ??= this.operators.influence((rid) => this.core.getRegionById(rid))).get(id) ?? emptyInfluence(),
       hasOperator: (id) => this.operators.has(id),
+      operatorPriority: (id) => this.operators.get(id)?.priority,
       runningCount: (kind) => this.operators.runningCount(kind),
       lastMovedAtMs: (id) => this.operators.lastMovedAtMs(id),
       allocPeerId: () => this.core.allocId(),

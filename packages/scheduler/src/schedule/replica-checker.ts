@@ -37,9 +37,15 @@ import {
 type BadReason = "down" | "offline" | "tombstone";
 
 export function checkReplicas(ctx: ScheduleContext, region: RegionInfo): Operator | undefined {
-  if (ctx.hasOperator(region.region.id)) return undefined;
+  // A running operator blocks the checker unless the checker's answer outranks it: a replica
+  // lost with a dead store (high) does not wait for a balancing move to finish or time out.
+  const running = ctx.operatorPriority(region.region.id);
+  if (running !== undefined && running >= PRIORITY.high) return undefined;
   if (ctx.runningCount("replica") >= ctx.config.replicaScheduleLimit) return undefined;
-  return checkBadReplica(ctx, region) ?? checkMissingReplica(ctx, region) ?? checkExtraReplica(ctx, region) ?? checkStrayLearner(ctx, region);
+  const op = checkBadReplica(ctx, region) ?? checkMissingReplica(ctx, region) ?? checkExtraReplica(ctx, region) ?? checkStrayLearner(ctx, region);
+  // Only a high-priority answer (a lost or missing replica) preempts: trimming the extra replica
+  // of a move in progress would undo the move.
+  return op && (running === undefined || (op.priority >= PRIORITY.high && op.priority > running)) ? op : undefined;
 }
 
 function badReason(ctx: ScheduleContext, region: RegionInfo, peer: metapb.Peer): BadReason | undefined {

@@ -15,6 +15,8 @@ export interface ScheduleContext {
   influence(storeId: bigint): StoreInfluence;
   /** The region already has a running operator. */
   hasOperator(regionId: bigint): boolean;
+  /** The priority of the region's running operator, if any. */
+  operatorPriority(regionId: bigint): number | undefined;
   /** Running operators of `kind`. */
   runningCount(kind: OpKind): number;
   /** When a balance or hot-region replica move of the region last succeeded or timed out (undefined: never). */
