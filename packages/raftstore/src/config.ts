@@ -20,6 +20,11 @@ export interface RaftstoreConfig {
   splitCheckTickInterval: number;
   /** A leader reports a peer it has not heard from for this long (ms) as down in its region heartbeats. */
   maxPeerDownMs: number;
+  /**
+   * A follower or learner that has heard from no leader for this long (ms) asks the scheduler
+   * whether it is still a member; if the region moved on without it, it destroys itself.
+   */
+  maxLeaderMissingMs: number;
   /** Base ticks between a leader's region heartbeats to the scheduler. */
   regionHeartbeatTickInterval: number;
   /** Base ticks between store heartbeats. */
@@ -74,6 +79,7 @@ export const DEFAULT_RAFTSTORE_CONFIG: RaftstoreConfig = {
   raftLogGcSizeLimit: 64 * 1024 * 1024,
   splitCheckTickInterval: 100,
   maxPeerDownMs: 5 * 60_000,
+  maxLeaderMissingMs: 30_000,
   regionHeartbeatTickInterval: 100,
   storeHeartbeatTickInterval: 100,
   snapGcTickInterval: 600,

@@ -33,6 +33,8 @@ export type PeerMsg =
    * refused, proposal refused or failed at apply); the peer measures again shortly.
    */
   | { type: "splitFailed"; version: bigint; why: string }
+  /** From the scheduler worker: the scheduler's region no longer has this peer and is newer than ours. */
+  | { type: "stalePeer"; why: string }
   /** From the transport: a snapshot sent to `toPeerId` arrived (ok) or did not. */
   | { type: "snapshotStatus"; toPeerId: number; ok: boolean }
   /** From the raft-log GC worker: the log up to `index` is physically deleted. */

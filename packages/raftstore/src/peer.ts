@@ -61,6 +61,10 @@ export class Peer {
   destroyed = false;
   /** Raft ticks since a message for this peer arrived (an uninitialized peer nobody talks to is stale). */
   private silentTicks = 0;
+  /** When this peer last heard from a leader of its region (or led it); the stale-peer check's clock. */
+  private leaderContactMs: number;
+  /** When the scheduler was last asked whether this peer is still a member. */
+  private staleCheckMs = 0;
   /** Bytes written since the last split check (the split checker runs again once it grows). */
   sizeDiffHint = 0;
   approximateSize: number | undefined;
@@ -124,6 +128,7 @@ export class Peer {
     this.lastCompactedIndex = 0;
     for (const p of region.peers) this.peerCache.set(Number(p.id), p);
     this.traffic.sinceMs = ctx.clock.now();
+    this.leaderContactMs = ctx.clock.now();
   }
 
   get region(): metapb.Region {
@@ -173,6 +178,10 @@ export class Peer {
         return;
       case "splitFailed":
         this.onSplitFailed(msg.version, msg.why);
+        return;
+      case "stalePeer":
+        // Only if still cut off: a leader heard from since proves membership.
+        if (!this.isLeader && this.ctx.clock.now() - this.leaderContactMs > this.ctx.cfg.maxLeaderMissingMs) this.destroy(msg.why);
         return;
       case "snapshotStatus":
         this.raw.reportSnapshot(msg.toPeerId, msg.ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
@@ -224,6 +233,8 @@ export class Peer {
     }
     this.silentTicks = 0;
     if (fromId !== 0n) this.lastHeard.set(Number(fromId), this.ctx.clock.now());
+    const t = m.message.msgType;
+    if (t === eraftpb.MessageType.MsgAppend || t === eraftpb.MessageType.MsgHeartbeat || t === eraftpb.MessageType.MsgSnapshot) this.leaderContactMs = this.ctx.clock.now();
     if (m.message.msgType === eraftpb.MessageType.MsgSnapshot && !this.acceptSnapshot(m)) return;
     if (m.fromPeer) this.peerCache.set(Number(m.fromPeer.id), m.fromPeer);
     let raftMsg;
@@ -291,6 +302,7 @@ export class Peer {
           this.splitRetry.at = undefined;
           this.scheduleSplitCheck("size");
         }
+        this.maybeCheckStale();
         // A new replica that caught up (snapshot applied) ends the scheduler's add step: report
         // it now rather than at the next periodic heartbeat.
         if (this.isLeader && this.reportedPending > 0 && this.pendingPeers().length < this.reportedPending) this.onHeartbeatTick();
@@ -875,6 +887,24 @@ export class Peer {
     const backoff = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
     this.splitRetry = { at: this.ctx.clock.now() + backoff, failures };
     this.ctx.log.info({ regionId: this.regionId, peerId: this.peerId, why, retryInMs: backoff }, "split failed; measuring again later");
+  }
+
+  /**
+   * A peer that has heard from no leader for maxLeaderMissingMs may have been removed while cut
+   * off (a learner never campaigns, so no GC reply would ever come): ask the scheduler, at most
+   * once per maxLeaderMissingMs. TiKV's max_leader_missing_duration check.
+   */
+  private maybeCheckStale(): void {
+    const now = this.ctx.clock.now();
+    if (this.isLeader) {
+      this.leaderContactMs = now;
+      return;
+    }
+    if (!this.isInitialized) return;
+    const limit = this.ctx.cfg.maxLeaderMissingMs;
+    if (now - this.leaderContactMs <= limit || now - this.staleCheckMs <= limit) return;
+    this.staleCheckMs = now;
+    this.ctx.schedule({ worker: "scheduler", kind: "checkStalePeer", regionId: this.regionId, peerId: this.peerId, epoch: epochOf(this.region) });
   }
 
   /** Every load window: a region hot for long enough is split at the key that balances its sampled load. */

@@ -30,6 +30,11 @@ export interface SchedulerClient {
   storeHeartbeat(stats: schedulerpb.StoreStats): Promise<void>;
   /** Ids for splitting `region` into `count + 1` regions. */
   askBatchSplit(region: metapb.Region, count: number): Promise<schedulerpb.SplitID[]>;
+  /**
+   * The region as the scheduler knows it (the stale-peer check). A client without it leaves
+   * stale peers to GC messages alone.
+   */
+  getRegionById?(regionId: bigint): Promise<{ region: metapb.Region } | undefined>;
   /** Look up a store (to resolve its address). */
   getStore(storeId: bigint): Promise<metapb.Store | undefined>;
   /**

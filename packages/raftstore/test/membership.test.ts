@@ -124,6 +124,39 @@ describe("raftstore: membership change", () => {
     assert.equal(c.leaderStore(), leader);
   });
 
+  test("a removed learner that missed its removal (it never campaigns) asks the scheduler after maxLeaderMissingMs and destroys itself; a member that is merely cut off stays", async (t) => {
+    const ref: { c?: TestCluster } = {};
+    const lookups: number[] = [];
+    const scheduler = (): SchedulerClient => ({
+      regionHeartbeat: () => Promise.resolve(),
+      storeHeartbeat: () => Promise.resolve(),
+      askBatchSplit: () => Promise.resolve([]),
+      getStore: () => Promise.resolve(undefined),
+      // The scheduler's view: the region as its current leader has it.
+      getRegionById: (id) => {
+        lookups.push(Number(id));
+        const l = ref.c!.leaderStore(Number(id));
+        return Promise.resolve(l === undefined ? undefined : { region: ref.c!.store(l).peers.get(Number(id))!.region });
+      },
+    });
+    const c = new TestCluster(t, [1, 2, 3, 4], { region: makeRegion([1, 2, 4]), bootstrapOn: [1, 2, 4], scheduler, config: { maxLeaderMissingMs: 3_000 } });
+    ref.c = c;
+    const leader = c.mustElect();
+    await c.mustPut(leader, "k1", "v1");
+    const learner = { ...peer(3, 3), role: metapb.PeerRole.Learner };
+    mustOk(await c.propose(leader, changePeerReq(regionOn(c, leader), c.peerOf(leader), eraftpb.ConfChangeType.AddLearnerNode, learner)));
+    await until(c, () => c.engine(3).get("default", b("k1"))?.toString() === "v1", "the learner catches up");
+    // Stores 3 (the learner) and 4 (a voter) get no raft traffic from now on.
+    const cutOff = (m: raft_serverpb.RaftMessage) => ![3, 4].includes(Number(m.toPeer?.storeId ?? 0n));
+    c.filters.push(cutOff);
+    mustOk(await c.propose(leader, changePeerReq(regionOn(c, leader), c.peerOf(leader), eraftpb.ConfChangeType.RemoveNode, learner)));
+    await until(c, () => !c.store(3).peers.has(1), "the removed learner destroyed itself", 80);
+    assert.equal(c.engine(3).getRegionState(1)?.state, raft_serverpb.PeerState.Tombstone);
+    assert.ok(lookups.length > 0, "it asked the scheduler");
+    // Store 4's voter is still a member: it asked too, and stays.
+    assert.ok(c.store(4).peers.get(1)?.isInitialized, "a member that is merely cut off is not destroyed");
+  });
+
   test("a learner joins, is caught up by snapshot without a vote, and is then promoted to voter on every store", async (t) => {
     const c = new TestCluster(t, [1, 2, 3], { region: makeRegion([1, 2]), bootstrapOn: [1, 2] });
     const leader = c.mustElect();

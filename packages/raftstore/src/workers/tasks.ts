@@ -21,5 +21,7 @@ export type WorkerTask =
   | { worker: "scheduler"; kind: "askBatchSplit"; region: metapb.Region; leader: metapb.Peer; splitKeys: Buffer[]; reason: string }
   /** Scheduler-task worker: a leader's region heartbeat. */
   | { worker: "scheduler"; kind: "regionHeartbeat"; heartbeat: RegionHeartbeat }
+  /** Scheduler-task worker: is this peer still a member of its region (it has heard from no leader for long)? */
+  | { worker: "scheduler"; kind: "checkStalePeer"; regionId: number; peerId: number; epoch: metapb.RegionEpoch }
   /** Scheduler-task worker: the store heartbeat. */
   | { worker: "scheduler"; kind: "storeHeartbeat" };

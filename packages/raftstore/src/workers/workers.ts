@@ -89,6 +89,8 @@ export class Workers {
           if (!scheduler) return;
           if (task.kind === "regionHeartbeat") {
             await scheduler.regionHeartbeat(task.heartbeat);
+          } else if (task.kind === "checkStalePeer") {
+            await checkStalePeer(scheduler, router, task);
           } else if (task.kind === "askBatchSplit") {
             await askBatchSplit(scheduler, router, task, this.deps.clock.now() + cfg.proposalTimeoutMs, log);
           } else {
@@ -157,4 +159,23 @@ async function askBatchSplit(
     },
   });
   if (!sent) log.debug({ regionId }, "region gone before its split was proposed");
+}
+
+/**
+ * A peer that has heard from no leader for long asks whether it is still a member: if the
+ * scheduler's region is newer (epoch) and no longer lists this peer, it was removed while cut off
+ * (a learner never campaigns, so nobody would ever tell it) and it is told to destroy itself.
+ */
+async function checkStalePeer(scheduler: SchedulerClient, router: Router, task: Extract<WorkerTask, { kind: "checkStalePeer" }>): Promise<void> {
+  if (!scheduler.getRegionById) return;
+  const known = await scheduler.getRegionById(BigInt(task.regionId));
+  const r = known?.region;
+  if (!r?.regionEpoch) return;
+  if (r.peers.some((p) => Number(p.id) === task.peerId)) return;
+  const newer = r.regionEpoch.confVer > task.epoch.confVer || (r.regionEpoch.confVer === task.epoch.confVer && r.regionEpoch.version > task.epoch.version);
+  if (!newer) return;
+  router.send(task.regionId, {
+    type: "stalePeer",
+    why: `the scheduler's region ${task.regionId} (conf_ver ${r.regionEpoch.confVer}, version ${r.regionEpoch.version}) no longer has peer ${task.peerId}`,
+  });
 }
