@@ -91,6 +91,22 @@ export function mustFail<K extends string>(r: ProposalResult, kind: K): Extract<
   return r.error as Extract<Exclude<ProposalResult, { ok: true }>["error"], { kind: K }>;
 }
 
+/** The region of `regionId` as the peer on `storeId` sees it. */
+export function regionOn(c: TestCluster, storeId: number, regionId = 1): metapb.Region {
+  const p = c.store(storeId).peers.get(regionId);
+  assert.ok(p, `store ${storeId} has no peer of region ${regionId}`);
+  return p.region;
+}
+
+/** Tick and run workers until `cond` holds (snapshots and splits need the workers), or fail with `what`. */
+export async function until(c: TestCluster, cond: () => boolean, what: string, ticks = 60): Promise<void> {
+  for (let i = 0; i < ticks && !cond(); i++) {
+    c.tick();
+    await c.runWorkers();
+  }
+  assert.ok(cond(), what);
+}
+
 /** Let promise callbacks run (not a sleep: one turn of the event loop). */
 export function turn(): Promise<void> {
   return new Promise((r) => setImmediate(r));

@@ -9,28 +9,12 @@ import { describe, test } from "node:test";
 import { eraftpb, metapb, raft_cmdpb, raft_serverpb, type schedulerpb } from "@regionkv/proto";
 import { checkChangePeer, changedRegion } from "../src/conf-change.js";
 import type { RegionHeartbeat, SchedulerClient } from "../src/scheduler-client.js";
-import { TestCluster, b, header, makeRegion, mustFail, mustOk, putReq } from "./helpers.js";
+import { TestCluster, b, header, makeRegion, mustFail, mustOk, putReq, regionOn, until } from "./helpers.js";
 
 const peer = (id: number, storeId: number): metapb.Peer => ({ id: BigInt(id), storeId: BigInt(storeId), role: metapb.PeerRole.Voter });
 
 function changePeerReq(region: metapb.Region, from: metapb.Peer, type: eraftpb.ConfChangeType, target: metapb.Peer): raft_cmdpb.RaftCmdRequest {
   return { header: header(region, from), requests: [], adminRequest: { cmdType: raft_cmdpb.AdminCmdType.ChangePeer, changePeer: { changeType: type, peer: target } } };
-}
-
-/** The region as the peer on `storeId` sees it. */
-function regionOn(c: TestCluster, storeId: number, regionId = 1): metapb.Region {
-  const p = c.store(storeId).peers.get(regionId);
-  assert.ok(p, `store ${storeId} has no peer of region ${regionId}`);
-  return p.region;
-}
-
-/** Tick and run workers until `cond` holds (snapshots need the region worker). */
-async function until(c: TestCluster, cond: () => boolean, what: string, ticks = 60): Promise<void> {
-  for (let i = 0; i < ticks && !cond(); i++) {
-    c.tick();
-    await c.runWorkers();
-  }
-  assert.ok(cond(), what);
 }
 
 function heartbeat(regionId: number, from: metapb.Peer, to: metapb.Peer, epoch: metapb.RegionEpoch, start = "", end = "", commit = 0n): raft_serverpb.RaftMessage {

@@ -11,7 +11,7 @@ import type { RegionHeartbeat, SchedulerClient } from "../src/scheduler-client.j
 import { Engine, WriteBatch } from "@regionkv/engine";
 import { writeInitialRegionState } from "../src/peer-storage.js";
 import { checkBatchSplit, splitRegions } from "../src/split.js";
-import { TestCluster, b, getReq, header, makeRegion, mustFail, mustOk, putReq, track, turn } from "./helpers.js";
+import { TestCluster, b, getReq, header, makeRegion, mustFail, mustOk, putReq, regionOn, track, turn, until } from "./helpers.js";
 
 function splitReq(region: metapb.Region, from: metapb.Peer | undefined, cuts: Array<{ key: string; id: number; peers: number[] }>, rightDerive = false): raft_cmdpb.RaftCmdRequest {
   return {
@@ -25,21 +25,6 @@ function splitReq(region: metapb.Region, from: metapb.Peer | undefined, cuts: Ar
 }
 
 const bs = (cuts: Array<{ key: string; id: number; peers: number[] }>, rightDerive = false): raft_cmdpb.BatchSplitRequest => splitReq(makeRegion([1]), undefined, cuts, rightDerive).adminRequest!.splits!;
-
-/** The region of `regionId` as the peer on `storeId` sees it. */
-function regionOn(c: TestCluster, storeId: number, regionId: number): metapb.Region {
-  const p = c.store(storeId).peers.get(regionId);
-  assert.ok(p, `store ${storeId} has no peer of region ${regionId}`);
-  return p.region;
-}
-
-async function until(c: TestCluster, cond: () => boolean, what: string, ticks = 60): Promise<void> {
-  for (let i = 0; i < ticks && !cond(); i++) {
-    c.tick();
-    await c.runWorkers();
-  }
-  assert.ok(cond(), what);
-}
 
 function leaderOf(c: TestCluster, regionId: number): number | undefined {
   for (const [id, s] of c.stores) if (s.peers.get(regionId)?.isLeader) return id;

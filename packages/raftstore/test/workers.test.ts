@@ -238,41 +238,25 @@ describe("scheduler-task worker", () => {
     };
     const region = makeRegion([1, 2, 3]);
     const h = harness(engine, [1], {}, client);
-    h.workers.schedule({
-      worker: "scheduler",
-      kind: "regionHeartbeat",
-      heartbeat: {
-        region,
-        leader: region.peers[0]!,
-        approximateSize: 123,
-        approximateKeys: 4,
-        pendingPeers: [region.peers[2]!],
-        downPeers: [],
-        bytesWritten: 0,
-        keysWritten: 0,
-        keysRead: 0,
-        intervalStartSec: 0,
-        intervalEndSec: 0,
-        term: 6,
-      },
-    });
+    const heartbeat: RegionHeartbeat = {
+      region,
+      leader: region.peers[0]!,
+      approximateSize: 123,
+      approximateKeys: 4,
+      pendingPeers: [region.peers[2]!],
+      downPeers: [],
+      bytesWritten: 10,
+      keysWritten: 1,
+      keysRead: 2,
+      intervalStartSec: 100,
+      intervalEndSec: 110,
+      term: 6,
+    };
+    h.workers.schedule({ worker: "scheduler", kind: "regionHeartbeat", heartbeat });
     h.workers.schedule({ worker: "scheduler", kind: "storeHeartbeat" });
     assert.equal(await h.workers.runPending(), 2);
     assert.deepEqual(seen, [
-      {
-        region,
-        leader: region.peers[0],
-        pendingPeers: [region.peers[2]],
-        approximateSize: 123,
-        approximateKeys: 4,
-        downPeers: [],
-        bytesWritten: 0,
-        keysWritten: 0,
-        keysRead: 0,
-        intervalStartSec: 0,
-        intervalEndSec: 0,
-        term: 6,
-      },
+      heartbeat,
       { storeId: 1n, regionCount: 1 },
     ]);
     const none = harness(engine, [1]);
