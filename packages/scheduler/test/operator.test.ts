@@ -197,3 +197,13 @@ test("removing the peer of the store that holds the leader again is stale (the p
   const back = withPeers(r, r.region.peers, { leaderStore: 1 });
   assert.equal(checkProgress(o, back).kind, "stale");
 });
+
+test("an add step whose target store already holds another peer of the region is stale (the store would refuse it forever)", () => {
+  const r = region(1, [1, 2, 3]);
+  const op = new Operator(1n, r.region.regionEpoch!, "hot-region", "move 1→4", [{ kind: "addLearner", storeId: 4n, peerId: 910n }, { kind: "promoteLearner", storeId: 4n, peerId: 910n }, { kind: "removePeer", storeId: 1n }], PRIORITY.normal, NOW);
+  assert.equal(checkProgress(op, r).kind, "running");
+  const withOther = withPeers(r, [...r.region.peers, { id: 909n, storeId: 4n, role: metapb.PeerRole.Learner }], { confVer: r.region.regionEpoch!.confVer + 1n });
+  const p = checkProgress(op, withOther);
+  assert.equal(p.kind, "stale");
+  assert.match(p.kind === "stale" ? p.reason : "", /store 4 already holds peer 909/);
+});

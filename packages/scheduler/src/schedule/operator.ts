@@ -237,6 +237,12 @@ export function checkProgress(op: Operator, region: RegionInfo): Progress {
   const step = op.steps[op.currentStep]!;
   if (step.kind === "transferLeader" && !peerOnStore(region, step.toStore)) return { kind: "stale", reason: `transfer-leader target store ${step.toStore} holds no peer of the region` };
   if (step.kind === "promoteLearner" && !peerOnStore(region, step.storeId)) return { kind: "stale", reason: `learner on store ${step.storeId} to promote is gone` };
+  if (step.kind === "addLearner" || step.kind === "addVoter") {
+    // Another peer of the region already sits on the target store (left by an earlier operator
+    // the scheduler had not yet seen applied): the store would refuse this add for good.
+    const other = peerOnStore(region, step.storeId);
+    if (other && other.id !== step.peerId) return { kind: "stale", reason: `store ${step.storeId} already holds peer ${other.id} of the region` };
+  }
   if (step.kind === "removePeer" && region.leader?.storeId === step.storeId && region.region.peers.length > 1) {
     return { kind: "stale", reason: `the leader is on store ${step.storeId}, whose peer is to be removed; the plan moves leaders away first` };
   }
