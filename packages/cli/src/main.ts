@@ -81,8 +81,9 @@ program
   .option("--max-replicas <n>", "replicas of every region", intArg("--max-replicas", 1, 9), 3)
   .option("--max-store-down-time <duration>", "after this long without a heartbeat a store's replicas are re-created elsewhere (e.g. 30s, 5m, 1h); keep it well above the stores' --store-heartbeat-interval (10s)", "30m")
   .option("--schedulers <list>", "balancing schedulers to run: comma-separated balance-leader, balance-region, hot-region, or none (replicas are always kept)", "balance-leader,balance-region,hot-region")
+  .option("--store-balance-rate <n>", "replicas the balancers may move into one store per minute (repairs are not limited)", intArg("--store-balance-rate", 1, 100_000), 30)
   .addOption(logLevel())
-  .action((o: { listen: string; data: string; maxReplicas: number; maxStoreDownTime: string; schedulers: string; logLevel: LogLevel }) => runScheduler(o));
+  .action((o: { listen: string; data: string; maxReplicas: number; maxStoreDownTime: string; schedulers: string; storeBalanceRate: number; logLevel: LogLevel }) => runScheduler(o));
 
 storeTuningOptions(regionLimitOptions(program
   .command("store")))

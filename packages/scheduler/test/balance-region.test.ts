@@ -134,3 +134,34 @@ test("a move that timed out also rests the region (a failing move is not retried
   other.controller.cancel(1n, NOW, "test");
   assert.ok(scheduleBalanceRegion(mkCtx(stores, [r], cfg, { controller: other.controller })));
 });
+
+test("storeBalanceRatePerMin: at most that many replicas start moving into one store per minute, at most 4 at once; more later", () => {
+  const stores = [store(1, 30), store(2, 30), store(3, 30), store(4, 0)];
+  const regions = Array.from({ length: 10 }, (_, i) => region(i + 1, [1, 2, 3], { leader: 1 + (i % 3) }));
+  const cfg = { storeBalanceRatePerMin: 2, storeLimit: 100 };
+  const first = mkCtx(stores, regions, cfg);
+  const ops = [];
+  for (let i = 0; i < 5; i++) {
+    const op = scheduleBalanceRegion(first);
+    if (!op) break;
+    first.controller.add(op, NOW);
+    ops.push(op);
+  }
+  assert.equal(ops.length, 2, "two moves into store 4 this minute");
+  assert.ok(ops.every((o) => moveOf(o)?.to === 4));
+  // 30 per minute: 4 at once, the fifth 8 s later.
+  const paced = mkCtx(stores, regions, { storeBalanceRatePerMin: 30, storeLimit: 100 });
+  let started = 0;
+  for (let i = 0; i < 10; i++) {
+    const op = scheduleBalanceRegion(paced);
+    if (!op) break;
+    paced.controller.add(op, NOW);
+    started++;
+  }
+  assert.equal(started, 4, "a burst of at most 4");
+  const after8s = mkCtx(stores.map((s) => ({ ...s, lastHeartbeatMs: NOW + 8_000 })), regions, { storeBalanceRatePerMin: 30, storeLimit: 100 }, { controller: paced.controller, now: NOW + 8_000 });
+  assert.ok(scheduleBalanceRegion(after8s), "paced: the next after 8 s");
+  const fresh = stores.map((s) => ({ ...s, lastHeartbeatMs: NOW + 61_000 }));
+  const later = mkCtx(fresh, regions, cfg, { controller: first.controller, now: NOW + 61_000 });
+  assert.ok(scheduleBalanceRegion(later), "a minute later the next one starts");
+});

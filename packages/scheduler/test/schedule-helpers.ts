@@ -107,6 +107,7 @@ export function mkCtx(stores: StoreView[], regions: RegionInfo[], cfg: Partial<S
     influence: (id) => controller.influence((rid) => view.region(rid)).get(id) ?? { regionCount: 0, regionSize: 0, leaderCount: 0, movingPeers: 0 },
     hasOperator: (id) => controller.has(id),
     operatorPriority: (id) => controller.get(id)?.priority,
+    mayBalanceInto: (id) => controller.mayBalanceInto(id, view.now, config.storeBalanceRatePerMin),
     runningCount: (k) => controller.runningCount(k),
     lastMovedAtMs: (id) => controller.lastMovedAtMs(id),
     allocPeerId: () => nextId++,

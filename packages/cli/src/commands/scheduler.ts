@@ -11,6 +11,8 @@ export interface SchedulerCommandOptions {
   maxStoreDownTime: string;
   /** Balancing schedulers to run: a comma-separated list, or `none`. */
   schedulers: string;
+  /** Replicas the balancers may move into one store per minute. */
+  storeBalanceRate: number;
   logLevel: LogLevel;
 }
 
@@ -33,7 +35,7 @@ export async function runScheduler(opts: SchedulerCommandOptions): Promise<void>
       listen: opts.listen,
       dataDir: opts.data,
       logger: log,
-      scheduling: { maxReplicas: opts.maxReplicas, maxStoreDownTimeMs, schedulers },
+      scheduling: { maxReplicas: opts.maxReplicas, maxStoreDownTimeMs, schedulers, storeBalanceRatePerMin: opts.storeBalanceRate },
     });
     log.info({ address: server.address, dataDir: opts.data, clusterId: String(server.core.clusterId) }, "scheduler ready");
     onShutdownSignal(async () => {

@@ -58,7 +58,7 @@ function movable(ctx: ScheduleContext, r: RegionInfo): boolean {
 function tryMove(ctx: ScheduleContext, region: RegionInfo, source: StoreView, suitable: StoreView[]): Operator | undefined {
   const holding = new Set(region.region.peers.map((p) => p.storeId));
   const targets = suitable
-    .filter((s) => !holding.has(s.id) && canStoreReceive(s, ctx) && ctx.influence(s.id).movingPeers < ctx.config.storeLimit)
+    .filter((s) => !holding.has(s.id) && canStoreReceive(s, ctx) && ctx.influence(s.id).movingPeers < ctx.config.storeLimit && ctx.mayBalanceInto(s.id))
     .sort((a, b) => influencedRegionSize(a, ctx) - influencedRegionSize(b, ctx) || compareBigint(a.id, b.id));
   const target = targets[0];
   if (!target) return undefined;

@@ -20,6 +20,13 @@ export interface SchedulerConfig {
   hotRegionScheduleLimit: number;
   /** Running region-moving (peer adding or removing) operators touching one store at most. */
   storeLimit: number;
+  /**
+   * Replicas the balancers (balance-region, hot-region) may start moving into one store per
+   * minute, paced (at most 4 at once): a new store fills at this pace instead of as fast as
+   * snapshots go, so foreground traffic keeps most of the machine. Repairs (the replica checker)
+   * are not limited by it.
+   */
+  storeBalanceRatePerMin: number;
   /** A region moved by a balance or hot-region operator is not moved again by one for this long. */
   regionCooldownMs: number;
   /** Balance-leader acts only when the leader counts of two stores differ by more than this. */
@@ -81,6 +88,7 @@ export const DEFAULT_SCHEDULER_CONFIG: Readonly<SchedulerConfig> = Object.freeze
   replicaScheduleLimit: 64,
   hotRegionScheduleLimit: 4,
   storeLimit: 8,
+  storeBalanceRatePerMin: 30,
   regionCooldownMs: 5 * 60_000,
   leaderTolerance: 1,
   addLearnerFirst: true,

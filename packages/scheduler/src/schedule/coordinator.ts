@@ -321,6 +321,7 @@ export class Coordinator {
       influence: (id) => (influence ??= this.operators.influence((rid) => this.core.getRegionById(rid))).get(id) ?? emptyInfluence(),
       hasOperator: (id) => this.operators.has(id),
       operatorPriority: (id) => this.operators.get(id)?.priority,
+      mayBalanceInto: (id) => this.operators.mayBalanceInto(id, view.now, this.config.storeBalanceRatePerMin),
       runningCount: (kind) => this.operators.runningCount(kind),
       lastMovedAtMs: (id) => this.operators.lastMovedAtMs(id),
       allocPeerId: () => this.core.allocId(),

@@ -65,7 +65,7 @@ export function scheduleHotRegion(ctx: ScheduleContext): Operator | undefined {
     const rate = ctx.view.writeRate(r.region.id);
     const holding = new Set(r.region.peers.map((p) => p.storeId));
     const target = receivers
-      .filter((s) => !holding.has(s.id) && ctx.influence(s.id).movingPeers < ctx.config.storeLimit)
+      .filter((s) => !holding.has(s.id) && ctx.influence(s.id).movingPeers < ctx.config.storeLimit && ctx.mayBalanceInto(s.id))
       .sort((a, b) => peerLoad.get(a.id)! - peerLoad.get(b.id)! || compareBigint(a.id, b.id))[0];
     if (target && peerLoad.get(target.id)! + rate <= load - rate) {
       return buildMovePeer(r, "hot-region", `hot-region peer ${source}→${target.id}`, source, target.id, ctx.allocPeerId(), { now: ctx.view.now, addLearnerFirst: ctx.config.addLearnerFirst }, PRIORITY.normal);

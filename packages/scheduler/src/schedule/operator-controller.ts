@@ -21,6 +21,9 @@ import { checkProgress, stepResponse, stepTimeoutMs, type OpKind, type OpStatus,
 
 export type AddResult = { ok: true } | { ok: false; reason: string };
 
+/** Balancing additions into one store that may start together (the rest are paced). */
+const BALANCE_BURST = 4;
+
 export interface OperatorControllerOptions {
   config: SchedulerConfig;
   /** Called when an operator reaches a final status (for logs and metrics). */
@@ -34,6 +37,8 @@ export class OperatorController {
   /** Latest finished operator per region (bounded with the history). */
   private readonly lastFinished = new Map<bigint, Operator>();
   private readonly movedAt = new Map<bigint, number>();
+  /** Per store: when balancing operators adding a replica there were taken on (the last minute). */
+  private readonly balanceAdds = new Map<bigint, number[]>();
   private seq = 0;
 
   constructor(private readonly opts: OperatorControllerOptions) {}
@@ -47,7 +52,27 @@ export class OperatorController {
     }
     op.seq = ++this.seq;
     this.running.set(op.regionId, op);
+    if (op.kind === "balance-region" || op.kind === "hot-region") {
+      for (const s of op.steps) {
+        if (s.kind === "addLearner" || s.kind === "addVoter") this.balanceAdds.set(s.storeId, [...this.recentBalanceAdds(s.storeId, now), now]);
+      }
+    }
     return { ok: true };
+  }
+
+  /** Balancing replica additions into `storeId` taken on in the minute before `now`. */
+  recentBalanceAdds(storeId: bigint, now: number): number[] {
+    return (this.balanceAdds.get(storeId) ?? []).filter((t) => now - t < 60_000);
+  }
+
+  /**
+   * Whether one more balancing addition into `storeId` keeps within `perMinute`, paced: at most
+   * BALANCE_BURST in any BALANCE_BURST/perMinute of a minute (so 30/min is 4 per 8 s, not 30 at once).
+   */
+  mayBalanceInto(storeId: bigint, now: number, perMinute: number): boolean {
+    const burst = Math.min(BALANCE_BURST, perMinute);
+    const windowMs = (burst * 60_000) / perMinute;
+    return this.recentBalanceAdds(storeId, now).filter((t) => now - t < windowMs).length < burst;
   }
 
   get(regionId: bigint): Operator | undefined {

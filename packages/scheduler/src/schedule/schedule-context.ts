@@ -15,6 +15,8 @@ export interface ScheduleContext {
   influence(storeId: bigint): StoreInfluence;
   /** The region already has a running operator. */
   hasOperator(regionId: bigint): boolean;
+  /** Whether the balancers may start moving one more replica into `storeId` (storeBalanceRatePerMin). */
+  mayBalanceInto(storeId: bigint): boolean;
   /** The priority of the region's running operator, if any. */
   operatorPriority(regionId: bigint): number | undefined;
   /** Running operators of `kind`. */
