@@ -127,6 +127,8 @@ export interface SplitReport {
     replicaShareSec?: number;
     leaderShareSec?: number;
     final: { replicas: number; leaders: number; fairReplicas: number; fairLeaders: number };
+    /** The same load once the 4th store holds its share: the baseline a 4-process cluster on these cores gives. */
+    steadyAfter?: WindowRate;
   };
   rereplicate?: {
     window: WindowRate;
@@ -469,9 +471,17 @@ async function measureFairShare(run: Run): Promise<void> {
     },
   );
   rb.reached = done === true;
-  rb.window = run.load.window(t0, Date.now());
+  const t1 = Date.now();
+  rb.window = run.load.window(t0, t1);
   run.cpuSince("rebalancing");
   run.report.rebalance = rb;
+  // The rebalancing window runs on four store processes; measure the same load on them once
+  // the moves are over, so the rebalancing cost can be told apart from the fourth process's.
+  if (rb.reached) {
+    progress(`split: steady state on 4 stores for ${o.steadySec} s`);
+    await sleep(o.steadySec * 1000);
+    rb.steadyAfter = run.load.window(t1, Date.now());
+  }
   const f = rb.final;
   progress(`split: store-4 ${rb.reached ? "reached" : "did not reach"} its fair share (${f.replicas}/${Math.round(f.fairReplicas)} replicas, ${f.leaders}/${Math.round(f.fairLeaders)} leaders) after ${secs(Date.now() - t0)} s`);
 }
@@ -671,6 +681,10 @@ export function formatSplitReport(r: SplitReport): string {
   L.push(rateLine("steady state", r.steady, r.steady));
   L.push(rateLine("while splitting", r.splitting, r.steady));
   L.push(rateLine("while rebalancing", r.rebalance?.window, r.steady));
+  if (r.rebalance?.steadyAfter) {
+    L.push(rateLine("after it, 4 stores", r.rebalance.steadyAfter, r.steady));
+    L.push(`  while rebalancing vs steady on the same 4 stores: ${pct(r.rebalance.window.opsPerSec, r.rebalance.steadyAfter.opsPerSec)}`);
+  }
   L.push(rateLine("store down, re-replicating", r.rereplicate?.window, r.steady));
   if (r.rebalance) {
     const b = r.rebalance;
