@@ -1,0 +1,2 @@
+/** @regionkv/txn — Percolator on the store side (issue 6; in progress: the MVCC key codec). */
+export { LOGICAL_BITS, MvccCodecError, TS_MAX, composeTs, decodeBytes, decodeKey, decodeUserKey, encodeBytes, encodeKey, physicalTime } from "./codec.js";
