@@ -1,2 +1,3 @@
 /** @regionkv/txn — Percolator on the store side (issue 6; in progress: the MVCC key codec). */
 export { LOGICAL_BITS, MvccCodecError, TS_MAX, composeTs, decodeBytes, decodeKey, decodeUserKey, encodeBytes, encodeKey, physicalTime } from "./codec.js";
+export { LockKind, WriteKind, decodeLock, decodeWrite, encodeLock, encodeWrite, isLockedFor, type Lock, type Write } from "./records.js";
