@@ -139,3 +139,20 @@ test("replica-schedule-limit caps running replica operators", () => {
   ctx.controller.add(checkReplicas(ctx, a)!, NOW);
   assert.equal(checkReplicas(ctx, b), undefined);
 });
+
+test("a learner beyond max-replicas never makes the checker remove a voter: the learner goes (even pending), and with too few voters it is promoted", () => {
+  const stores = [store(1, 5), store(2, 5), store(3, 5), store(4, 5)];
+  // Three voters and a caught-up learner on store 4 (a move whose operator ended): remove the learner.
+  const withLearner = region(1, [1, 2, 3, 4], { learners: [4] });
+  const op = checkReplicas(mkCtx(stores, [withLearner], { addLearnerFirst: true }), withLearner)!;
+  assert.equal(op.desc, "remove-stray-learner");
+  assert.deepEqual(op.steps, [{ kind: "removePeer", storeId: 4n }]);
+  // The same learner still pending: it goes too (there are enough voters), never a voter.
+  const pending = region(1, [1, 2, 3, 4], { learners: [4], pending: [4] });
+  const op2 = checkReplicas(mkCtx(stores, [pending], { addLearnerFirst: true }), pending)!;
+  assert.deepEqual(op2.steps, [{ kind: "removePeer", storeId: 4n }]);
+  // Two voters and a learner: promote it, never remove a voter.
+  const short = region(2, [1, 2, 4], { learners: [4] });
+  const op3 = checkReplicas(mkCtx(stores, [short], { addLearnerFirst: true }), short)!;
+  assert.deepEqual(stepKinds(op3), ["promoteLearner"]);
+});

@@ -99,7 +99,11 @@ function checkMissingReplica(ctx: ScheduleContext, region: RegionInfo): Operator
 }
 
 function checkExtraReplica(ctx: ScheduleContext, region: RegionInfo): Operator | undefined {
-  if (region.region.peers.length <= ctx.config.maxReplicas) return undefined;
+  // Extra *voters* only: a learner beyond max-replicas is a move in progress (or a leftover, see
+  // checkStrayLearner). Removing a voter for it would leave two voters and a learner, and losing
+  // one more store would then leave the region without a quorum (seen end to end).
+  const vs = voters(region);
+  if (vs.length <= ctx.config.maxReplicas) return undefined;
   // Every follower pending is what a leader reports just after its election (or a split): it has
   // not heard from anyone yet, so the report cannot tell a replica that will never catch up from
   // healthy ones. Wait for the next heartbeat rather than remove a healthy replica by chance
@@ -108,7 +112,8 @@ function checkExtraReplica(ctx: ScheduleContext, region: RegionInfo): Operator |
   const followers = region.region.peers.filter((p) => p.id !== region.leader?.id);
   if (followers.length > 1 && followers.every((p) => isPendingPeer(region, p))) return undefined;
   // With peers still catching up only one of them may go (e.g. left by a timed-out add).
-  const candidates = region.pendingPeers.length > 0 ? region.region.peers.filter((p) => isPendingPeer(region, p)) : region.region.peers;
+  const pendingVoters = vs.filter((p) => isPendingPeer(region, p));
+  const candidates = pendingVoters.length > 0 ? pendingVoters : vs;
   const worst = [...candidates].sort((a, b) => compareWorst(ctx, a, b))[0];
   if (!worst) return undefined;
   const steps = removePeerSteps(region, worst.storeId);
@@ -118,8 +123,12 @@ function checkExtraReplica(ctx: ScheduleContext, region: RegionInfo): Operator |
 
 function checkStrayLearner(ctx: ScheduleContext, region: RegionInfo): Operator | undefined {
   const learner = region.region.peers.find((p) => p.role === metapb.PeerRole.Learner);
-  if (!learner || isPendingPeer(region, learner)) return undefined;
-  if (ctx.config.addLearnerFirst && voters(region).length < ctx.config.maxReplicas) {
+  if (!learner) return undefined;
+  const enoughVoters = voters(region).length >= ctx.config.maxReplicas;
+  // A learner still catching up is left alone while it may be needed; once there are enough
+  // voters it is a leftover (e.g. of a timed-out or cancelled move) and goes, caught up or not.
+  if (isPendingPeer(region, learner) && !enoughVoters) return undefined;
+  if (ctx.config.addLearnerFirst && !enoughVoters) {
     return newOperator(region, "replica", "promote-learner", [{ kind: "promoteLearner", storeId: learner.storeId, peerId: learner.id }], PRIORITY.normal, ctx.view.now);
   }
   return newOperator(region, "replica", "remove-stray-learner", [{ kind: "removePeer", storeId: learner.storeId }], PRIORITY.normal, ctx.view.now);
