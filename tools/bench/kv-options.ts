@@ -49,7 +49,7 @@ function list<T extends string>(flag: string, value: string, allowed: readonly T
   return out;
 }
 
-function positiveInt(flag: string, value: string, max = Number.MAX_SAFE_INTEGER): number {
+export function positiveInt(flag: string, value: string, max = Number.MAX_SAFE_INTEGER): number {
   if (!/^\d+$/.test(value.trim())) throw new Error(`${flag}: expected a positive whole number, got '${value}'`);
   const n = Number(value.trim());
   if (n < 1 || n > max) throw new Error(`${flag}: ${n} is out of range 1..${max}`);
@@ -66,15 +66,15 @@ export function parseDuration(flag: string, value: string, allowZero = false): n
   return sec;
 }
 
-/** Parse the kv flags (`--flag value` or `--flag=value`); throws on anything unknown or malformed. */
-export function parseKvOptions(args: readonly string[], quick: boolean): KvOptions {
+/** `--flag value` / `--flag=value` pairs of the `allowed` flags; throws on anything unknown, repeated or without a value. */
+export function readFlagValues(args: readonly string[], allowed: readonly string[]): Map<string, string> {
   const values = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (!a.startsWith("--")) throw new Error(`unexpected argument '${a}'`);
     const eq = a.indexOf("=");
     const flag = eq >= 0 ? a.slice(0, eq) : a;
-    if (!(KV_VALUE_FLAGS as readonly string[]).includes(flag)) throw new Error(`unknown flag ${flag}`);
+    if (!allowed.includes(flag)) throw new Error(`unknown flag ${flag}`);
     let value: string | undefined;
     if (eq >= 0) value = a.slice(eq + 1);
     else {
@@ -85,6 +85,12 @@ export function parseKvOptions(args: readonly string[], quick: boolean): KvOptio
     if (values.has(flag)) throw new Error(`${flag} given twice`);
     values.set(flag, value);
   }
+  return values;
+}
+
+/** Parse the kv flags (`--flag value` or `--flag=value`); throws on anything unknown or malformed. */
+export function parseKvOptions(args: readonly string[], quick: boolean): KvOptions {
+  const values = readFlagValues(args, KV_VALUE_FLAGS);
   const get = (f: (typeof KV_VALUE_FLAGS)[number]): string | undefined => values.get(f);
 
   const durationSec = get("--duration") !== undefined ? parseDuration("--duration", get("--duration")!) : quick ? 3 : 10;

@@ -71,7 +71,7 @@ import { LatencyHistogram, type HistogramSummary } from "./histogram.js";
 import { groupCpuMs, installInterruptHandlers, sleep, tempDir, withTimeout } from "./kv-procs.js";
 import { loadRawClient } from "./kv-regionkv.js";
 import { BackgroundLoad, type WindowRate } from "./split-load.js";
-import { BenchCluster, allRegions, countByStore, readLogLines, storeFlags, type BenchStore } from "./split-cluster.js";
+import { BenchCluster, countByStore, readLogLines, storeFlags, type BenchStore } from "./split-cluster.js";
 import { parseSplitOptions, type SplitOptions } from "./split-options.js";
 import { progress } from "./report.js";
 
@@ -288,7 +288,7 @@ async function preload(run: Run): Promise<void> {
   let last = "";
   const settled = await pollUntil(
     async () => {
-      const [regions, ops] = await Promise.all([allRegions(run.sched), run.sched.listOperators(0)]);
+      const [regions, ops] = await Promise.all([run.sched.allRegions(), run.sched.listOperators(0)]);
       const healthy = regions.every((r) => r.region.peers.length === 3 && r.leader !== undefined);
       const { leaders } = countByStore(regions);
       last = `${regions.length} regions, ${ops.running.length} operators running, leaders ${[...leaders.values()].join("/")}${healthy ? "" : ", some regions without 3 peers or a leader"}`;
@@ -446,7 +446,7 @@ async function measureFairShare(run: Run): Promise<void> {
   };
   const done = await pollUntil(
     async () => {
-      const regions = await allRegions(run.sched);
+      const regions = await run.sched.allRegions();
       const { peers, leaders } = countByStore(regions);
       const replicas = peers.get(s4.storeId) ?? 0;
       const led = leaders.get(s4.storeId) ?? 0;
@@ -488,7 +488,7 @@ async function measureFairShare(run: Run): Promise<void> {
 
 async function measureRereplication(run: Run, victim: BenchStore): Promise<void> {
   const { o } = run;
-  const before = await allRegions(run.sched);
+  const before = await run.sched.allRegions();
   const affected = before.filter((r) => r.region.peers.some((p) => String(p.storeId) === victim.storeId)).length;
   progress(`split: kill -9 store-${victim.index} (id ${victim.storeId}), which holds replicas of ${affected} of ${before.length} regions; max-store-down-time ${o.maxStoreDownSec} s`);
   const t0 = Date.now();
@@ -498,7 +498,7 @@ async function measureRereplication(run: Run, victim: BenchStore): Promise<void>
   let remaining = affected;
   const done = await pollUntil(
     async () => {
-      const regions = await allRegions(run.sched);
+      const regions = await run.sched.allRegions();
       remaining = regions.filter((r) => r.region.peers.length !== 3 || r.region.peers.some((p) => String(p.storeId) === victim.storeId)).length;
       return remaining === 0 ? Date.now() : undefined;
     },

@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RegionWithLeader, SchedulerRpcClient } from "@regionkv/scheduler/client";
+import type { RegionWithLeader } from "@regionkv/scheduler/client";
 import { LOOPBACK, canConnect, exitedMessage, freePorts, sleep, startProc, type Proc } from "./kv-procs.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -199,18 +199,7 @@ export class BenchCluster {
   }
 }
 
-/** Every region the scheduler knows, in key order (pages of 1,000). */
-export async function allRegions(s: SchedulerRpcClient): Promise<RegionWithLeader[]> {
-  const out: RegionWithLeader[] = [];
-  let start = Buffer.alloc(0);
-  for (;;) {
-    const page = await s.scanRegions(start, Buffer.alloc(0), 1_000);
-    out.push(...page);
-    const last = page[page.length - 1];
-    if (page.length < 1_000 || !last || last.region.endKey.length === 0) return out;
-    start = Buffer.from(last.region.endKey);
-  }
-}
+
 
 /** Replicas and leaders per store id in the scheduler's view. */
 export function countByStore(regions: readonly RegionWithLeader[]): { peers: Map<string, number>; leaders: Map<string, number> } {

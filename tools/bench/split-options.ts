@@ -2,7 +2,7 @@
  * The options of `pnpm bench split`: parsed from the flags the bench dispatcher hands over
  * (everything but --quick and --json). Pure.
  */
-import { parseDuration } from "./kv-options.js";
+import { parseDuration, positiveInt, readFlagValues } from "./kv-options.js";
 
 export interface SplitOptions {
   /** Splits measured (each one a separate sample). */
@@ -57,26 +57,8 @@ export const SPLIT_USAGE = `pnpm bench split [--quick] [--json] [--splits 100] [
                 passed to every store (only if \`regionkv store --help\` lists them); default: the store's
   --keep-dir    keep data and logs (scheduler.log, store-N.log) in DIR`;
 
-function positiveInt(flag: string, value: string, max: number): number {
-  if (!/^\d+$/.test(value.trim())) throw new Error(`${flag}: expected a positive whole number, got '${value}'`);
-  const n = Number(value.trim());
-  if (n < 1 || n > max) throw new Error(`${flag}: ${n} is out of range 1..${max}`);
-  return n;
-}
-
 export function parseSplitOptions(args: readonly string[], quick: boolean): SplitOptions {
-  const values = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (!a.startsWith("--")) throw new Error(`unexpected argument '${a}'`);
-    const eq = a.indexOf("=");
-    const flag = eq >= 0 ? a.slice(0, eq) : a;
-    if (!(SPLIT_VALUE_FLAGS as readonly string[]).includes(flag)) throw new Error(`unknown flag ${flag}`);
-    const value = eq >= 0 ? a.slice(eq + 1) : args[++i];
-    if (value === undefined) throw new Error(`${flag} needs a value`);
-    if (values.has(flag)) throw new Error(`${flag} given twice`);
-    values.set(flag, value);
-  }
+  const values = readFlagValues(args, SPLIT_VALUE_FLAGS);
   const get = (f: (typeof SPLIT_VALUE_FLAGS)[number]): string | undefined => values.get(f);
   const regionMaxKiB = get("--region-max-size-kib") !== undefined ? positiveInt("--region-max-size-kib", get("--region-max-size-kib")!, 1 << 20) : 96;
   const regionSplitKiB = get("--region-split-size-kib") !== undefined ? positiveInt("--region-split-size-kib", get("--region-split-size-kib")!, 1 << 20) : Math.floor((regionMaxKiB * 2) / 3);

@@ -26,7 +26,9 @@ import { Proposal, type ProposalCallback } from "./proposal.js";
 import { messageFromPb, messageToPb } from "./raft-codec.js";
 import { ReadQueue } from "./read-queue.js";
 import type { ProposalFailure, RegionError } from "./region-error.js";
-import { checkKeyInRegion, checkRegionEpoch, epochOf, isEpochStale, keysOf } from "./region-util.js";
+import { PeerSplitter } from "./peer-split.js";
+import { PeerStats } from "./peer-stats.js";
+import { checkKeyInRegion, checkRegionEpoch, epochOf, gcMessage, isEpochStale, isVote, keysOf } from "./region-util.js";
 import { MAX_SPLIT_KEYS, batchSplitOf, checkBatchSplit } from "./split.js";
 import type { StoreContext } from "./store-context.js";
 
@@ -34,8 +36,6 @@ import type { StoreContext } from "./store-context.js";
 const UNINITIALIZED_SILENCE_TIMEOUTS = 3;
 /** A transfer target further behind the leader's log than this is not handed leadership (it could not serve soon). */
 const TRANSFER_LEADER_MAX_LAG = 128;
-/** A split check or split request not answered within this long is given up (a new one may start). */
-const SPLIT_IN_FLIGHT_MS = 20_000;
 
 /** A Ready taken from raft, waiting for the group commit, the apply and advance. */
 export interface PendingReady {
@@ -55,7 +55,6 @@ export class Peer {
   private readonly reads: ReadQueue;
   /** Peer id → peer meta, for addressing raft messages and leader hints. */
   private readonly peerCache = new Map<number, metapb.Peer>();
-  private ticks = { raftLogGc: 0, splitCheck: 0, heartbeat: 0 };
   stopped = false;
   /** Destroyed (tombstone written): the store takes it out once it reads `peerDestroyed`. */
   destroyed = false;
@@ -65,30 +64,10 @@ export class Peer {
   private leaderContactMs: number;
   /** When the scheduler was last asked whether this peer is still a member. */
   private staleCheckMs = 0;
-  /** Bytes written since the last split check (the split checker runs again once it grows). */
-  sizeDiffHint = 0;
-  approximateSize: number | undefined;
-  approximateKeys: number | undefined;
-  /** Keys written since the last split check (with `sizeDiffHint`, triggers the next check). */
-  keysDiffHint = 0;
-  /** When the running split check was queued (undefined: none running). */
-  private splitCheckSince: number | undefined;
-  /** A scheduler asked to halve the region while another check ran: halve once that one reports. */
-  private halveNext = false;
-  /** A split asked of the scheduler and proposed, not yet seen applied: the version it was asked at. */
-  private splitAsked: { version: bigint; at: number } | undefined;
-  /** After a failed split: when to measure again (backing off), and how many failed in a row. */
-  private splitRetry: { at: number | undefined; failures: number } = { at: undefined, failures: 0 };
-  /** Ids of the other pieces of this region's last split (sent along with EpochNotMatch). */
-  private splitSiblings: number[] = [];
-  /** Raft ticks since the load splitter was last asked about this region. */
-  private loadTicks = 0;
-  /** Leader: when each other peer was last heard from (ms; set for all when elected). */
-  private readonly lastHeard = new Map<number, number>();
-  /** Traffic since the last region heartbeat (reported by the leader, then reset). */
-  private traffic = { bytesWritten: 0, keysWritten: 0, keysRead: 0, sinceMs: 0 };
-  /** Pending peers in the last region heartbeat: when one catches up, the scheduler hears at once. */
-  private reportedPending = 0;
+  /** Size measurement, split checks and split requests (peer-split.ts). */
+  private readonly splitter: PeerSplitter;
+  /** Last-heard times and traffic for the region heartbeats (peer-stats.ts). */
+  private readonly stats: PeerStats;
   /** Log GC: everything below this is physically deleted or queued for deletion. */
   private lastCompactedIndex: number;
 
@@ -123,11 +102,12 @@ export class Peer {
       },
     });
     this.reads = new ReadQueue(this.regionId);
+    this.splitter = new PeerSplitter(ctx, this);
     // From 0, not the first index: deletions queued before a restart were lost with the process,
     // so the first GC after start also removes whatever log rows they left behind.
     this.lastCompactedIndex = 0;
     for (const p of region.peers) this.peerCache.set(Number(p.id), p);
-    this.traffic.sinceMs = ctx.clock.now();
+    this.stats = new PeerStats(ctx.clock.now());
     this.leaderContactMs = ctx.clock.now();
   }
 
@@ -174,10 +154,10 @@ export class Peer {
         if (!msg.snapshot) this.ctx.log.warn({ regionId: this.regionId, peerId: this.peerId, err: msg.error }, "snapshot generation failed; raft will ask again");
         return;
       case "regionApproximateSize":
-        this.onSplitCheckResult(msg.bytes, msg.keys, msg.splitKeys, msg.version, msg.reason);
+        this.splitter.onCheckResult(msg.bytes, msg.keys, msg.splitKeys, msg.version, msg.reason);
         return;
       case "splitFailed":
-        this.onSplitFailed(msg.version, msg.why);
+        this.splitter.onFailed(msg.version, msg.why);
         return;
       case "stalePeer":
         // Only if still cut off: a leader heard from since proves membership.
@@ -220,8 +200,8 @@ export class Peer {
     const fromId = m.fromPeer?.id ?? 0n;
     const inRegion = this.region.peers.some((p) => p.id === fromId);
     if (this.isInitialized && !inRegion && m.regionEpoch && isEpochStale(m.regionEpoch, epochOf(this.region))) {
-      const t = m.message.msgType;
-      if ((t === eraftpb.MessageType.MsgRequestVote || t === eraftpb.MessageType.MsgRequestPreVote) && m.fromPeer) this.sendGcMessage(m.fromPeer);
+      // Tell a removed peer that campaigns with an old epoch that it is no longer a member.
+      if (isVote(m.message) && m.fromPeer) this.ctx.transport.send(gcMessage(this.region, this.meta(), m.fromPeer));
       return;
     }
     if (toId !== this.peerId) {
@@ -232,7 +212,7 @@ export class Peer {
       return;
     }
     this.silentTicks = 0;
-    if (fromId !== 0n) this.lastHeard.set(Number(fromId), this.ctx.clock.now());
+    if (fromId !== 0n) this.stats.heard(Number(fromId), this.ctx.clock.now());
     const t = m.message.msgType;
     if (t === eraftpb.MessageType.MsgAppend || t === eraftpb.MessageType.MsgHeartbeat || t === eraftpb.MessageType.MsgSnapshot) this.leaderContactMs = this.ctx.clock.now();
     if (m.message.msgType === eraftpb.MessageType.MsgSnapshot && !this.acceptSnapshot(m)) return;
@@ -274,38 +254,16 @@ export class Peer {
     return true;
   }
 
-  /** Tell a peer that is no longer in the region (it sent a vote with an old epoch) to destroy itself. */
-  private sendGcMessage(to: metapb.Peer): void {
-    const msg: raft_serverpb.RaftMessage = {
-      regionId: BigInt(this.regionId),
-      fromPeer: this.meta(),
-      toPeer: to,
-      message: undefined,
-      regionEpoch: this.region.regionEpoch,
-      isTombstone: true,
-      startKey: this.region.startKey,
-      endKey: this.region.endKey,
-    };
-    this.ctx.transport.send(msg);
-  }
-
   private onTick(tick: PeerTick): void {
     switch (tick) {
       case PeerTick.Raft:
         this.raw.tick();
         this.expireProposals();
-        if (this.isLeader && ++this.loadTicks * this.ctx.cfg.raftBaseTickMs >= this.ctx.cfg.loadSplitWindowMs) {
-          this.loadTicks = 0;
-          this.checkLoadSplit();
-        }
-        if (this.isLeader && this.splitRetry.at !== undefined && this.ctx.clock.now() >= this.splitRetry.at) {
-          this.splitRetry.at = undefined;
-          this.scheduleSplitCheck("size");
-        }
+        this.splitter.onRaftTick();
         this.maybeCheckStale();
         // A new replica that caught up (snapshot applied) ends the scheduler's add step: report
         // it now rather than at the next periodic heartbeat.
-        if (this.isLeader && this.reportedPending > 0 && this.pendingPeers().length < this.reportedPending) this.onHeartbeatTick();
+        if (this.isLeader && this.stats.reportedPending > 0 && this.pendingPeers().length < this.stats.reportedPending) this.onHeartbeatTick();
         // A peer created by a message and then removed before its snapshot arrived hears from
         // nobody again (it is in no one's configuration and cannot campaign): it goes. If it is
         // still wanted, the leader's next heartbeat creates it again.
@@ -317,7 +275,7 @@ export class Peer {
         this.onRaftLogGcTick();
         return;
       case PeerTick.SplitCheck:
-        this.onSplitCheckTick();
+        this.splitter.onSplitCheckTick();
         return;
       case PeerTick.SchedulerHeartbeat:
         this.onHeartbeatTick();
@@ -351,7 +309,7 @@ export class Peer {
     }
     // A client with a stale epoch gets the pieces of the last split too, so its cache covers
     // the whole old range again without asking the scheduler.
-    const epochErr = checkRegionEpoch(req, this.region, this.siblingRegions());
+    const epochErr = checkRegionEpoch(req, this.region, this.splitter.siblingRegions());
     if (epochErr) return fail(epochErr);
 
     if (req.adminRequest) return this.proposeAdmin(req, callback, deadline, fail);
@@ -371,16 +329,9 @@ export class Peer {
       const keyErr = checkKeyInRegion(key, this.region);
       if (keyErr) return fail(keyErr);
     }
-    const load = this.ctx.loadSplitter;
-    for (const r of req.requests) {
-      if (r.get) load.recordRead(this.regionId, r.get.key);
-      else if (r.put) load.recordWrite(this.regionId, r.put.key);
-      else if (r.delete) load.recordWrite(this.regionId, r.delete.key);
-      else if (r.compareAndSwap) load.recordWrite(this.regionId, r.compareAndSwap.key);
-      else if (r.deleteRange) load.recordWrite(this.regionId, r.deleteRange.startKey, r.deleteRange.endKey);
-    }
+    this.splitter.recordRequests(req);
     if (isRead) {
-      this.traffic.keysRead += req.requests.length;
+      this.stats.countReads(req.requests.length);
       this.reads.push(req, callback, deadline);
       return;
     }
@@ -544,10 +495,9 @@ export class Peer {
       // Just elected: the scheduler (and through it the clients) learns the new leader at once,
       // and a region never measured (a split piece) is measured. Every peer counts as just heard
       // from (down time is measured from here).
-      const now = this.ctx.clock.now();
-      for (const p of this.region.peers) this.lastHeard.set(Number(p.id), now);
+      this.stats.elected(this.region.peers, this.ctx.clock.now());
       this.onHeartbeatTick();
-      if (this.approximateSize === undefined) this.scheduleSplitCheck("size");
+      this.splitter.onElected();
     }
     const { snapshotRegion } = this.storage.saveReadyState(rd, wb);
     if (snapshotRegion) for (const p of snapshotRegion.peers) this.peerCache.set(Number(p.id), p);
@@ -624,10 +574,8 @@ export class Peer {
     if (out) {
       const now = this.ctx.clock.now();
       for (const res of out.results) this.settleAt(res.index, res.term, res.response, now);
-      this.sizeDiffHint += out.writtenBytes;
-      this.keysDiffHint += out.writtenKeys;
-      this.traffic.bytesWritten += out.writtenBytes;
-      this.traffic.keysWritten += out.writtenKeys;
+      this.splitter.onApplied(out.writtenBytes, out.writtenKeys);
+      this.stats.countWrites(out.writtenBytes, out.writtenKeys);
       this.ctx.traffic.bytesWritten += out.writtenBytes;
       this.ctx.traffic.keysWritten += out.writtenKeys;
       for (const se of out.sideEffects) {
@@ -652,10 +600,10 @@ export class Peer {
       this.destroy("removed from the region");
       return;
     }
-    this.reads.serveApplied(this.storage.applyState.appliedIndex, this.ctx.engine, this.ctx.metrics, this.region, () => this.siblingRegions());
+    this.reads.serveApplied(this.storage.applyState.appliedIndex, this.ctx.engine, this.ctx.metrics, this.region, () => this.splitter.siblingRegions());
     // The scheduler learns a new membership or range at once (its operator finishes, clients re-route).
     if (out?.confChanged || (out && out.splits.length > 0)) this.onHeartbeatTick();
-    else if (out && this.isLeader && this.overSplitLimits()) this.scheduleSplitCheck("size");
+    else if (out) this.splitter.afterWrites();
   }
 
   /**
@@ -665,21 +613,14 @@ export class Peer {
    * split further by the next check.
    */
   private onSplitApplied(split: AppliedSplit): void {
-    this.splitAsked = undefined;
-    this.splitRetry = { at: undefined, failures: 0 };
-    this.splitSiblings = split.regions.map((r) => Number(r.id)).filter((id) => id !== this.regionId);
-    this.approximateSize = undefined;
-    this.approximateKeys = undefined;
-    this.sizeDiffHint = 0;
-    this.keysDiffHint = 0;
-    for (const r of split.regions) this.ctx.loadSplitter.forget(Number(r.id));
+    this.splitter.onSplitApplied(split);
     this.ctx.metrics.splits.inc();
     this.ctx.log.info(
       { regionId: this.regionId, peerId: this.peerId, version: String(epochOf(this.region).version), regions: split.regions.map((r) => String(r.id)), leader: this.isLeader },
       "region split",
     );
     this.ctx.meta.splitApplied(this.regionId, split, this.isLeader);
-    if (this.isLeader) this.scheduleSplitCheck("size");
+    if (this.isLeader) this.splitter.scheduleCheck("size");
   }
 
   /**
@@ -717,8 +658,8 @@ export class Peer {
       // the epoch the scheduler saw (a re-sent step after the split is a no-op).
       const version = resp.regionEpoch?.version ?? epochOf(this.region).version;
       if (version !== epochOf(this.region).version) return;
-      if (resp.splitRegion.policy === schedulerpb.CheckPolicy.USEKEY) this.askSplit(resp.splitRegion.keys, version, "scheduler");
-      else this.scheduleSplitCheck("half");
+      if (resp.splitRegion.policy === schedulerpb.CheckPolicy.USEKEY) this.splitter.askSplit(resp.splitRegion.keys, version, "scheduler");
+      else this.splitter.scheduleCheck("half");
       return;
     }
     let admin: raft_cmdpb.AdminRequest | undefined;
@@ -745,7 +686,7 @@ export class Peer {
     const pr = this.raw.raft.prs.progress.get(peerId);
     if (!pr || !this.raw.raft.prs.isVoter(peerId)) return "it is not a voter of the region";
     const now = this.ctx.clock.now();
-    const heard = this.lastHeard.get(peerId);
+    const heard = this.stats.lastHeardAt(peerId);
     const window = this.ctx.cfg.raftElectionTimeoutTicks * this.ctx.cfg.raftBaseTickMs;
     if (heard === undefined || now - heard > window) return `nothing heard from it for ${heard === undefined ? "ever" : `${now - heard} ms`}`;
     const lag = this.raw.raft.raftLog.lastIndex() - pr.match;
@@ -797,98 +738,6 @@ export class Peer {
     this.propose(req, () => {}, this.ctx.clock.now() + this.ctx.cfg.proposalTimeoutMs, () => {});
   }
 
-  private onSplitCheckTick(): void {
-    if (!this.isLeader) return;
-    const cfg = this.ctx.cfg;
-    // Measured, little written since, and under the limits: nothing to do. (Over the limits, a
-    // region is measured again every tick until it splits, writes or no writes.)
-    const overLimits = (this.approximateSize ?? 0) > cfg.regionMaxSize || (this.approximateKeys ?? 0) > cfg.regionMaxKeys;
-    if (this.approximateSize !== undefined && !overLimits && this.sizeDiffHint < cfg.regionSplitSize / 8 && this.keysDiffHint < cfg.regionSplitKeys / 8) return;
-    this.scheduleSplitCheck("size");
-  }
-
-  private siblingRegions(): metapb.Region[] {
-    const out: metapb.Region[] = [];
-    for (const id of this.splitSiblings) {
-      const r = this.ctx.meta.regionOf(id);
-      if (r) out.push(r);
-    }
-    return out;
-  }
-
-  /** Whether the last measured size plus what was written since passes a split limit (check now, not at the next tick). */
-  private overSplitLimits(): boolean {
-    const cfg = this.ctx.cfg;
-    const size = this.approximateSize ?? 0;
-    const keys = this.approximateKeys ?? 0;
-    // Only on crossing: a region measured over the limit that yielded no key waits for the tick.
-    return (size <= cfg.regionMaxSize && size + this.sizeDiffHint > cfg.regionMaxSize) || (keys <= cfg.regionMaxKeys && keys + this.keysDiffHint > cfg.regionMaxKeys);
-  }
-
-  /**
-   * Queue a split check of the region as it is now, unless one is running or a split is in
-   * flight. `half`: find the key that halves the region (a scheduler's split operator without keys).
-   */
-  private scheduleSplitCheck(policy: "size" | "half"): void {
-    const now = this.ctx.clock.now();
-    if (this.splitCheckSince !== undefined && now - this.splitCheckSince < SPLIT_IN_FLIGHT_MS) {
-      if (policy === "half") this.halveNext = true;
-      return;
-    }
-    if (this.splitInFlight(now)) return;
-    if (policy === "half") this.halveNext = false;
-    this.splitCheckSince = now;
-    this.sizeDiffHint = 0;
-    this.keysDiffHint = 0;
-    this.ctx.schedule({ worker: "splitCheck", regionId: this.regionId, region: this.region, policy });
-  }
-
-  private splitInFlight(now: number): boolean {
-    const a = this.splitAsked;
-    return a !== undefined && a.version === epochOf(this.region).version && now - a.at < SPLIT_IN_FLIGHT_MS;
-  }
-
-  /** The split checker's measurement: remember the size, and split if it found keys for this version of the region. */
-  private onSplitCheckResult(bytes: number, keys: number, splitKeys: Buffer[], version: bigint, reason: string): void {
-    this.splitCheckSince = undefined;
-    this.approximateSize = bytes;
-    this.approximateKeys = keys;
-    if (splitKeys.length === 0) this.splitRetry.at = undefined;
-    if (splitKeys.length > 0) this.askSplit(splitKeys, version, reason);
-    else if (this.halveNext && this.isLeader) this.scheduleSplitCheck("half");
-  }
-
-  /**
-   * Split at `splitKeys` (found against region version `version`): the scheduler worker asks for
-   * ids and proposes the BatchSplit to this peer with that epoch; a split made meanwhile makes
-   * the proposal fail its epoch check, so keys found for an older range are never used.
-   */
-  askSplit(splitKeys: Buffer[], version: bigint, reason: string): void {
-    if (!this.isLeader || this.stopped) return;
-    const now = this.ctx.clock.now();
-    if (version !== epochOf(this.region).version || this.splitInFlight(now)) return;
-    const keys = splitKeys.filter((k) => checkKeyInRegion(k, this.region) === undefined && Buffer.compare(k, this.region.startKey) > 0);
-    if (keys.length === 0) return;
-    this.splitAsked = { version, at: now };
-    this.ctx.log.info({ regionId: this.regionId, peerId: this.peerId, reason, keys: keys.length, version: String(version) }, "asking the scheduler to split the region");
-    this.ctx.schedule({ worker: "scheduler", kind: "askBatchSplit", region: this.region, leader: this.meta(), splitKeys: keys, reason });
-  }
-
-  /**
-   * The split asked at `version` was not made (the scheduler did not know the region yet, a
-   * membership change raced the proposal, leadership moved): measure again after a back-off
-   * (1 s, doubling up to 30 s) instead of waiting for more writes — a region past its limit
-   * that nobody writes to would otherwise stay unsplit.
-   */
-  private onSplitFailed(version: bigint, why: string): void {
-    if (this.splitAsked?.version !== version) return;
-    this.splitAsked = undefined;
-    const failures = this.splitRetry.failures + 1;
-    const backoff = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
-    this.splitRetry = { at: this.ctx.clock.now() + backoff, failures };
-    this.ctx.log.info({ regionId: this.regionId, peerId: this.peerId, why, retryInMs: backoff }, "split failed; measuring again later");
-  }
-
   /**
    * A peer that has heard from no leader for maxLeaderMissingMs may have been removed while cut
    * off (a learner never campaigns, so no GC reply would ever come): ask the scheduler, at most
@@ -907,52 +756,25 @@ export class Peer {
     this.ctx.schedule({ worker: "scheduler", kind: "checkStalePeer", regionId: this.regionId, peerId: this.peerId, epoch: epochOf(this.region) });
   }
 
-  /** Every load window: a region hot for long enough is split at the key that balances its sampled load. */
-  private checkLoadSplit(): void {
-    const key = this.ctx.loadSplitter.maybeSplitKey(this.regionId, this.ctx.clock.now(), this.region);
-    if (key) this.askSplit([key], epochOf(this.region).version, "load");
-  }
-
   private onHeartbeatTick(): void {
     if (!this.isLeader) return;
     const now = this.ctx.clock.now();
-    const t = this.traffic;
     const pendingPeers = this.pendingPeers();
-    this.reportedPending = pendingPeers.length;
-    // Followers count traffic too (they apply the same writes) but never reset it: when one is
-    // elected, its first report covers the whole time since it last reported, rate intact.
-    const start = t.sinceMs;
+    this.stats.reportedPending = pendingPeers.length;
     this.ctx.schedule({
       worker: "scheduler",
       kind: "regionHeartbeat",
       heartbeat: {
         region: this.region,
         leader: this.meta(),
-        approximateSize: this.approximateSize ?? 0,
-        approximateKeys: this.approximateKeys ?? 0,
+        approximateSize: this.splitter.approximateSize ?? 0,
+        approximateKeys: this.splitter.approximateKeys ?? 0,
         pendingPeers,
-        downPeers: this.downPeers(now),
-        bytesWritten: t.bytesWritten,
-        keysWritten: t.keysWritten,
-        keysRead: t.keysRead,
-        intervalStartSec: Math.floor(start / 1000),
-        intervalEndSec: Math.floor(now / 1000),
+        downPeers: this.stats.downPeers(this.region, this.peerId, now, this.ctx.cfg.maxPeerDownMs),
+        ...this.stats.takeTraffic(now),
         term: this.raw.raft.term,
       },
     });
-    this.traffic = { bytesWritten: 0, keysWritten: 0, keysRead: 0, sinceMs: now };
-  }
-
-  /** Peers (other than this leader) not heard from for longer than maxPeerDownMs. */
-  downPeers(now: number): schedulerpb.PeerStats[] {
-    const out: schedulerpb.PeerStats[] = [];
-    for (const p of this.region.peers) {
-      const id = Number(p.id);
-      if (id === this.peerId) continue;
-      const heard = this.lastHeard.get(id) ?? now;
-      if (now - heard > this.ctx.cfg.maxPeerDownMs) out.push({ peer: p, downSeconds: BigInt(Math.floor((now - heard) / 1000)) });
-    }
-    return out;
   }
 
   /** Followers whose log is behind the leader's first index (they need a snapshot). */

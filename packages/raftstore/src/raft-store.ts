@@ -25,7 +25,7 @@ import { proposalPromise, type ProposalResult } from "./proposal.js";
 import { RaftWorker } from "./raft-worker.js";
 import { Router } from "./router.js";
 import type { SchedulerClient } from "./scheduler-client.js";
-import { isEpochStale, epochOf } from "./region-util.js";
+import { epochOf, gcMessage, isEpochStale, isVote } from "./region-util.js";
 import type { Clock, StoreContext } from "./store-context.js";
 import { TickDriver } from "./tick-driver.js";
 import type { Transport } from "./transport.js";
@@ -335,10 +335,8 @@ export class RaftStore {
     if (local?.state === raft_serverpb.PeerState.Tombstone && local.region) {
       const tomb = epochOf(local.region);
       if (msg.regionEpoch.confVer <= tomb.confVer || isEpochStale(msg.regionEpoch, tomb)) {
-        const t = msg.message.msgType;
-        const isVote = t === eraftpb.MessageType.MsgRequestVote || t === eraftpb.MessageType.MsgRequestPreVote;
-        if (isVote && msg.fromPeer && !local.region.peers.some((p) => p.id === msg.fromPeer!.id) && isEpochStale(msg.regionEpoch, tomb)) {
-          this.sendGcMessage(local.region, to, msg.fromPeer);
+        if (isVote(msg.message) && msg.fromPeer && !local.region.peers.some((p) => p.id === msg.fromPeer!.id) && isEpochStale(msg.regionEpoch, tomb)) {
+          this.ctx.transport.send(gcMessage(local.region, to, msg.fromPeer));
         }
         return drop("the region is a tombstone here and the message is not newer");
       }
@@ -427,19 +425,6 @@ export class RaftStore {
     }
   }
 
-  private sendGcMessage(region: metapb.Region, from: metapb.Peer, to: metapb.Peer): void {
-    this.ctx.transport.send({
-      regionId: region.id,
-      fromPeer: from,
-      toPeer: to,
-      message: undefined,
-      regionEpoch: region.regionEpoch,
-      isTombstone: true,
-      startKey: region.startKey,
-      endKey: region.endKey,
-    });
-  }
-
   /**
    * The store heartbeat's statistics: regions, disk capacity and free space of the data
    * directory's file system, used bytes, and the bytes/keys applied since the previous call (the
@@ -497,16 +482,10 @@ function diskSpace(dir: string): { capacity: number; available: number } {
 /** Votes kept at most while their split is not applied here. */
 const PENDING_VOTES_LIMIT = 256;
 
-function isVote(m: eraftpb.Message): boolean {
-  return m.msgType === eraftpb.MessageType.MsgRequestVote || m.msgType === eraftpb.MessageType.MsgRequestPreVote;
-}
-
 /** A vote, a pre-vote, or a heartbeat from a leader that knows nothing of the receiver (commit 0). */
 function isInitialMessage(m: eraftpb.Message): boolean {
   return (
-    m.msgType === eraftpb.MessageType.MsgRequestVote ||
-    m.msgType === eraftpb.MessageType.MsgRequestPreVote ||
-    (m.msgType === eraftpb.MessageType.MsgHeartbeat && m.commit === 0n)
+    isVote(m) || (m.msgType === eraftpb.MessageType.MsgHeartbeat && m.commit === 0n)
   );
 }
 

@@ -5,7 +5,7 @@
  *   CompactLog checks nothing; the check is exact equality, at propose and again at apply;
  * - a key outside [start, end) (empty end = +∞) is KeyNotInRegion.
  */
-import { metapb, raft_cmdpb } from "@regionkv/proto";
+import { eraftpb, metapb, raft_cmdpb, type raft_serverpb } from "@regionkv/proto";
 import type { RegionError } from "./region-error.js";
 
 export function epochOf(region: metapb.Region): metapb.RegionEpoch {
@@ -80,4 +80,26 @@ export function keysOf(req: raft_cmdpb.RaftCmdRequest): Buffer[] {
 
 export function cloneRegion(r: metapb.Region): metapb.Region {
   return metapb.Region.fromPartial(r);
+}
+
+/** A vote or a pre-vote. */
+export function isVote(m: eraftpb.Message): boolean {
+  return m.msgType === eraftpb.MessageType.MsgRequestVote || m.msgType === eraftpb.MessageType.MsgRequestPreVote;
+}
+
+/**
+ * A GC message (`is_tombstone`) from `from`, a member of `region`, telling `to` that it is no
+ * longer in the region (the region's epoch shows it): the receiver destroys itself.
+ */
+export function gcMessage(region: metapb.Region, from: metapb.Peer, to: metapb.Peer): raft_serverpb.RaftMessage {
+  return {
+    regionId: region.id,
+    fromPeer: from,
+    toPeer: to,
+    message: undefined,
+    regionEpoch: region.regionEpoch,
+    isTombstone: true,
+    startKey: region.startKey,
+    endKey: region.endKey,
+  };
 }

@@ -119,6 +119,9 @@ test("the region heartbeat stream updates the region tree; stale epochs are igno
   await c.regionHeartbeat({ region: right, leader: right.peers[0]!, pendingPeers: [], approximateSize: 20, approximateKeys: 2 });
   await waitFor("both halves in the tree", () => core.regionCount() === 2 && core.getRegion(Buffer.from("x"))?.region.id === rightId);
   assert.equal((await c.getRegion(Buffer.from("a")))?.region.endKey.toString(), "m");
+  // allRegions walks the map page by page (here one region per page) to the end.
+  assert.deepEqual((await c.allRegions(1)).map((r) => r.region.id), [region.id, rightId]);
+  assert.deepEqual((await c.allRegions()).map((r) => r.region.id), [region.id, rightId]);
 
   // A stale heartbeat (the pre-split region) is ignored; the marker after it proves it was processed.
   await c.regionHeartbeat({ region, leader, pendingPeers: [], approximateSize: 999, approximateKeys: 9 });

@@ -41,25 +41,15 @@ export interface ClusterState {
 
 /** The scheduler's region map (paged) and the stores' replica and leader counts. */
 export async function readClusterState(sched: SchedulerRpcClient, startedAt = Date.now()): Promise<ClusterState> {
-  const regions: RegionRow[] = [];
-  let start: Buffer = Buffer.alloc(0);
-  for (;;) {
-    const page = await sched.scanRegions(start, Buffer.alloc(0), 1_000);
-    for (const r of page) {
-      regions.push({
-        id: Number(r.region.id),
-        startKey: Buffer.from(r.region.startKey),
-        endKey: Buffer.from(r.region.endKey),
-        version: Number(r.region.regionEpoch?.version ?? 0n),
-        storeIds: r.region.peers.map((p) => String(p.storeId)).sort(),
-        leaderStoreId: r.leader ? String(r.leader.storeId) : undefined,
-        approximateSize: Number(r.approximateSize ?? 0n),
-      });
-    }
-    const last = page[page.length - 1];
-    if (page.length < 1_000 || !last || last.region.endKey.length === 0) break;
-    start = Buffer.from(last.region.endKey);
-  }
+  const regions: RegionRow[] = (await sched.allRegions()).map((r) => ({
+    id: Number(r.region.id),
+    startKey: Buffer.from(r.region.startKey),
+    endKey: Buffer.from(r.region.endKey),
+    version: Number(r.region.regionEpoch?.version ?? 0n),
+    storeIds: r.region.peers.map((p) => String(p.storeId)).sort(),
+    leaderStoreId: r.leader ? String(r.leader.storeId) : undefined,
+    approximateSize: Number(r.approximateSize ?? 0n),
+  }));
   const stores = (await sched.getAllStores({ excludeTombstones: true })).map((s) => {
     const id = String(s.id);
     return {

@@ -93,22 +93,11 @@ export async function ctlScan(start: string, end: string, opts: CtlOptions & { l
   for (const r of rows) process.stdout.write(opts.keysOnly ? `${encode(r.key, opts)}\n` : `${encode(r.key, opts)}\t${encode(r.value, opts)}\n`);
 }
 
-async function allRegions(s: SchedulerRpcClient): Promise<RegionWithLeader[]> {
-  const out: RegionWithLeader[] = [];
-  let start = Buffer.alloc(0);
-  for (;;) {
-    const page = await s.scanRegions(start, Buffer.alloc(0), 1_000);
-    out.push(...page);
-    const last = page[page.length - 1];
-    if (page.length < 1_000 || !last || last.region.endKey.length === 0) return out;
-    start = Buffer.from(last.region.endKey);
-  }
-}
 
 const STATE_NAMES: Record<number, string> = { [metapb.StoreState.Up]: "Up", [metapb.StoreState.Offline]: "Offline", [metapb.StoreState.Tombstone]: "Tombstone" };
 
 export async function ctlStores(opts: CtlOptions & { json: boolean }): Promise<void> {
-  const { stores, regions } = await withScheduler("stores", opts, async (s) => ({ stores: await s.getAllStores(), regions: await allRegions(s) }));
+  const { stores, regions } = await withScheduler("stores", opts, async (s) => ({ stores: await s.getAllStores(), regions: await s.allRegions() }));
   const rows = stores.map((st) => ({
     id: Number(st.id),
     address: st.address,
@@ -145,7 +134,7 @@ function regionRow({ region, leader, approximateSize, approximateKeys }: RegionW
 }
 
 export async function ctlRegions(opts: CtlOptions & { json: boolean }): Promise<void> {
-  const rows = (await withScheduler("regions", opts, allRegions)).map(regionRow);
+  const rows = (await withScheduler("regions", opts, (s) => s.allRegions())).map(regionRow);
   if (opts.json) {
     process.stdout.write(JSON.stringify(rows) + "\n");
     return;

@@ -181,6 +181,19 @@ export class SchedulerRpcClient implements SchedulerClient {
     return this.regionCall("GetRegionByID", (c, md, o, done) => c.getRegionById({ header: this.header(), regionId }, md, o, done));
   }
 
+  /** Every region the scheduler knows, in key order, fetched in pages of `pageSize`. */
+  async allRegions(pageSize = 1_000): Promise<RegionWithLeader[]> {
+    const out: RegionWithLeader[] = [];
+    let start = Buffer.alloc(0);
+    for (;;) {
+      const page = await this.scanRegions(start, Buffer.alloc(0), pageSize);
+      out.push(...page);
+      const last = page[page.length - 1];
+      if (page.length < pageSize || !last || last.region.endKey.length === 0) return out;
+      start = Buffer.from(last.region.endKey);
+    }
+  }
+
   /** Regions in key order from the one containing `startKey`, before `endKey` (empty = +inf); limit <= 0 = no limit. */
   async scanRegions(startKey: Uint8Array, endKey: Uint8Array, limit: number): Promise<RegionWithLeader[]> {
     const r = await this.call<schedulerpb.ScanRegionsResponse>("ScanRegions", (c, md, o, done) =>

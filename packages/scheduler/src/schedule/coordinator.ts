@@ -96,10 +96,8 @@ export class Coordinator {
     if (!region) return { ok: true, value: { changed: res.value.changed, response: undefined } };
     // The running operator first: if this heartbeat finishes it, the checker may go on at once.
     let response = this.operators.onHeartbeat(region, now);
-    {
-      const op = checkReplicas(this.context(), region);
-      if (op && this.accept(op, now)) response = this.operators.onHeartbeat(region, now);
-    }
+    const op = checkReplicas(this.context(), region);
+    if (op && this.accept(op, now)) response = this.operators.onHeartbeat(region, now);
     return { ok: true, value: { changed: res.value.changed, response } };
   }
 
