@@ -1,11 +1,12 @@
 /**
- * Column families of user data. Percolator uses all three; the raw API uses `default`.
+ * Column families of user data: the raw API uses `default`; Percolator uses `lock`, `write` and
+ * `txn_default` (its "default" family, kept apart from raw data; key layouts in keys.ts).
  * Each is stored as a small integer in the `kv` table's `cf` column.
  */
-export const CF_NAMES = ["default", "lock", "write"] as const;
+export const CF_NAMES = ["default", "lock", "write", "txn_default"] as const;
 export type ColumnFamily = (typeof CF_NAMES)[number];
 
-export const CF_IDS: Record<ColumnFamily, number> = { default: 0, lock: 1, write: 2 };
+export const CF_IDS: Record<ColumnFamily, number> = { default: 0, lock: 1, write: 2, txn_default: 3 };
 
 export function isColumnFamily(s: string): s is ColumnFamily {
   return (CF_NAMES as readonly string[]).includes(s);

@@ -8,3 +8,4 @@ export { CF_NAMES, CF_IDS, isColumnFamily, parseColumnFamily, type ColumnFamily 
 export { EngineError, type EngineErrorCode } from "./errors.js";
 export { StoreLock } from "./store-lock.js";
 export { SCHEMA_VERSION } from "./schema.js";
+export { KeyCodecError, VERSION_BYTES, cfKeyRange, decodeBytes, encodeBytes, isVersionedCf, userKeyOf } from "./keys.js";

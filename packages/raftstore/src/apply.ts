@@ -8,11 +8,11 @@
  * The epoch and key checks made at propose are made again here: a command proposed under an old
  * epoch must not apply to a region whose range has since changed.
  */
-import { parseColumnFamily, type WriteBatch } from "@regionkv/engine";
+import { cfKeyRange, parseColumnFamily, type WriteBatch } from "@regionkv/engine";
 import { raft_cmdpb, raft_serverpb, type metapb } from "@regionkv/proto";
 import { EntryType, type Entry } from "@regionkv/raft";
 import { regionErrorToPb, type RegionError } from "./region-error.js";
-import { checkKeyInRegion, checkRegionEpoch, keysOf } from "./region-util.js";
+import { checkKeysInRegion, checkRegionEpoch } from "./region-util.js";
 import type { PeerStorage } from "./peer-storage.js";
 import { batchSplitOf, checkBatchSplit, newRegionAction, splitRegions, writeSplitRegionState } from "./split.js";
 
@@ -119,10 +119,8 @@ function applyCommand(ps: PeerStorage, e: Entry, wb: WriteBatch, out: ApplyOutpu
   const epochErr = checkRegionEpoch(req, ps.region);
   if (epochErr) return errorResponse(epochErr, e.term);
   if (req.adminRequest) return applyAdmin(ps, req.adminRequest, e, wb, out);
-  for (const key of keysOf(req)) {
-    const keyErr = checkKeyInRegion(key, ps.region);
-    if (keyErr) return errorResponse(keyErr, e.term);
-  }
+  const keyErr = checkKeysInRegion(req, ps.region);
+  if (keyErr) return errorResponse(keyErr, e.term);
   const resp = okResponse(e.term);
   for (const r of req.requests) {
     switch (r.cmdType) {
@@ -148,7 +146,9 @@ function applyCommand(ps: PeerStorage, e: Entry, wb: WriteBatch, out: ApplyOutpu
         const start = Buffer.compare(d.startKey, ps.region.startKey) < 0 ? ps.region.startKey : d.startKey;
         let end = d.endKey;
         if (ps.region.endKey.length > 0 && (end.length === 0 || Buffer.compare(end, ps.region.endKey) > 0)) end = ps.region.endKey;
-        wb.deleteRange(parseColumnFamily(d.cf) ?? "default", start, end);
+        const cf = parseColumnFamily(d.cf) ?? "default";
+        const range = cfKeyRange(cf, start, end);
+        wb.deleteRange(cf, range.start, range.end);
         resp.responses.push({ cmdType: r.cmdType, deleteRange: {} });
         break;
       }

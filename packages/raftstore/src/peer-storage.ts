@@ -12,7 +12,7 @@
  * truncated = commit = last = 5, term 5. A peer created by a message (membership change) starts
  * empty at 0, so the leader (whose first index is > 1) sends it a snapshot.
  */
-import { CF_NAMES, parseColumnFamily, type WriteBatch, type Engine, type LogEntry } from "@regionkv/engine";
+import { CF_NAMES, cfKeyRange, parseColumnFamily, type WriteBatch, type Engine, type LogEntry } from "@regionkv/engine";
 import { metapb, raft_serverpb } from "@regionkv/proto";
 import type {
   EntryType} from "@regionkv/raft";
@@ -232,8 +232,12 @@ export class PeerStorage implements Storage {
     // old peer or the installed snapshot, never a mix.
     wb.clearRaftMeta(this.regionId);
     for (const cf of CF_NAMES) {
-      if (this.isInitialized) wb.deleteRange(cf, this.region.startKey, this.region.endKey);
-      wb.deleteRange(cf, region.startKey, region.endKey);
+      if (this.isInitialized) {
+        const old = cfKeyRange(cf, this.region.startKey, this.region.endKey);
+        wb.deleteRange(cf, old.start, old.end);
+      }
+      const range = cfKeyRange(cf, region.startKey, region.endKey);
+      wb.deleteRange(cf, range.start, range.end);
     }
     for (const kv of data.data) {
       const cf = parseColumnFamily(kv.cf);

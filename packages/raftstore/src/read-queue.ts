@@ -11,7 +11,7 @@ import { raft_cmdpb, type metapb } from "@regionkv/proto";
 import type { RaftstoreMetrics } from "./metrics.js";
 import type { ProposalCallback } from "./proposal.js";
 import type { ProposalFailure } from "./region-error.js";
-import { checkKeyInRegion, checkRegionEpoch, keysOf } from "./region-util.js";
+import { checkKeysInRegion, checkRegionEpoch } from "./region-util.js";
 
 interface PendingRead {
   request: raft_cmdpb.RaftCmdRequest;
@@ -88,10 +88,8 @@ export class ReadQueue {
     // writes than this store's copy.
     const epochErr = checkRegionEpoch(req, region, siblings());
     if (epochErr) return { ok: false, error: epochErr };
-    for (const key of keysOf(req)) {
-      const keyErr = checkKeyInRegion(key, region);
-      if (keyErr) return { ok: false, error: keyErr };
-    }
+    const keyErr = checkKeysInRegion(req, region);
+  if (keyErr) return { ok: false, error: keyErr };
     const resp: raft_cmdpb.RaftCmdResponse = { header: { error: undefined, uuid: Buffer.alloc(0), currentTerm: 0n }, responses: [], adminResponse: undefined };
     let own: EngineSnapshot | undefined;
     for (const r of req.requests) {

@@ -6,6 +6,7 @@
  * - a key outside [start, end) (empty end = +∞) is KeyNotInRegion.
  */
 import { eraftpb, metapb, raft_cmdpb, type raft_serverpb } from "@regionkv/proto";
+import { parseColumnFamily, userKeyOf } from "@regionkv/engine";
 import type { RegionError } from "./region-error.js";
 
 export function epochOf(region: metapb.Region): metapb.RegionEpoch {
@@ -66,16 +67,47 @@ export function checkRegionEpoch(req: raft_cmdpb.RaftCmdRequest, region: metapb.
   return undefined;
 }
 
-/** Every key a normal command touches (for the KeyNotInRegion check). */
-export function keysOf(req: raft_cmdpb.RaftCmdRequest): Buffer[] {
+/**
+ * The user keys a normal command touches (for the KeyNotInRegion check): a key of a versioned
+ * column family (write, txn_default) is decoded to its user key, since region boundaries are user
+ * keys (see @regionkv/engine keys.ts). `malformed` says which key does not decode; such a key is
+ * listed as it is.
+ */
+export function keysOf(req: raft_cmdpb.RaftCmdRequest): { keys: Buffer[]; malformed?: string } {
   const keys: Buffer[] = [];
+  let malformed: string | undefined;
+  const add = (cfName: string, key: Buffer) => {
+    const r = routingKey(cfName, key);
+    if (typeof r === "string") malformed ??= r;
+    keys.push(typeof r === "string" ? key : r);
+  };
   for (const r of req.requests) {
-    if (r.get) keys.push(r.get.key);
-    if (r.put) keys.push(r.put.key);
-    if (r.delete) keys.push(r.delete.key);
-    if (r.compareAndSwap) keys.push(r.compareAndSwap.key);
+    if (r.get) add(r.get.cf, r.get.key);
+    if (r.put) add(r.put.cf, r.put.key);
+    if (r.delete) add(r.delete.cf, r.delete.key);
+    if (r.compareAndSwap) add(r.compareAndSwap.cf, r.compareAndSwap.key);
   }
-  return keys;
+  return malformed === undefined ? { keys } : { keys, malformed };
+}
+
+/** The user key of `key` in column family `cfName`, or why it does not decode. */
+export function routingKey(cfName: string, key: Buffer): Buffer | string {
+  const cf = parseColumnFamily(cfName);
+  if (!cf) return key;
+  try {
+    return userKeyOf(cf, key);
+  } catch (e) {
+    return `key ${key.toString("hex")} of column family "${cf}": ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+/** The first key of `req` outside `region`, as a KeyNotInRegion error. */
+export function checkKeysInRegion(req: raft_cmdpb.RaftCmdRequest, region: metapb.Region): RegionError | undefined {
+  for (const key of keysOf(req).keys) {
+    const err = checkKeyInRegion(key, region);
+    if (err) return err;
+  }
+  return undefined;
 }
 
 export function cloneRegion(r: metapb.Region): metapb.Region {

@@ -60,8 +60,8 @@ export function putReq(region: metapb.Region, peer: metapb.Peer | undefined, key
   };
 }
 
-export function getReq(region: metapb.Region, peer: metapb.Peer | undefined, key: string, cf = ""): raft_cmdpb.RaftCmdRequest {
-  return { header: header(region, peer), requests: [{ cmdType: raft_cmdpb.CmdType.Get, get: { cf, key: b(key) } }], adminRequest: undefined };
+export function getReq(region: metapb.Region, peer: metapb.Peer | undefined, key: string | Buffer, cf = ""): raft_cmdpb.RaftCmdRequest {
+  return { header: header(region, peer), requests: [{ cmdType: raft_cmdpb.CmdType.Get, get: { cf, key: Buffer.from(key) } }], adminRequest: undefined };
 }
 
 export function deleteReq(region: metapb.Region, peer: metapb.Peer | undefined, key: string, cf = ""): raft_cmdpb.RaftCmdRequest {
@@ -341,7 +341,7 @@ export class TestCluster {
     mustOk(await this.propose(storeId, putReq(this.region, this.peerOf(storeId), key, value, cf)));
   }
 
-  async mustGet(storeId: number, key: string, cf = ""): Promise<string | undefined> {
+  async mustGet(storeId: number, key: string | Buffer, cf = ""): Promise<string | undefined> {
     const resp = mustOk(await this.propose(storeId, getReq(this.region, this.peerOf(storeId), key, cf)));
     const v = resp.responses[0]?.get?.value;
     return v && v.byteLength > 0 ? v.toString() : undefined;

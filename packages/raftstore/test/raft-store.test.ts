@@ -6,7 +6,7 @@
  */
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { WriteBatch, type Engine } from "@regionkv/engine";
+import { WriteBatch, encodeBytes, type Engine } from "@regionkv/engine";
 import { raft_cmdpb } from "@regionkv/proto";
 import { StateRole } from "@regionkv/raft";
 import type { ProposalResult, RaftstoreMetrics } from "../src/index.js";
@@ -65,10 +65,14 @@ describe("raftstore: a single-store region", () => {
     c.pump();
     for (const k of ["a", "b", "c", "d", "e"]) await c.mustPut(1, k, `v-${k}`);
     await c.mustPut(1, "a", "lock-a", "lock");
-    await c.mustPut(1, "a", "write-a", "write");
+    // The versioned families hold memcomparable user key ++ version (engine keys.ts).
+    const writeKey = Buffer.concat([encodeBytes(b("a")), Buffer.alloc(8, 0xfe)]);
+    await c.mustPut(1, writeKey, "write-a", "write");
     assert.equal(await c.mustGet(1, "a"), "v-a");
     assert.equal(await c.mustGet(1, "a", "lock"), "lock-a");
-    assert.equal(await c.mustGet(1, "a", "write"), "write-a");
+    assert.equal(await c.mustGet(1, writeKey, "write"), "write-a");
+    const malformed = await c.propose(1, putReq(c.region, c.peerOf(1), "a", "raw key in a versioned family", "write"));
+    assert.ok(!malformed.ok && malformed.error.kind === "InvalidRequest", "a write-CF key that is not user key ++ version is refused");
     assert.equal(await c.mustGet(1, "zz"), undefined);
 
     mustOk(await c.propose(1, deleteReq(c.region, c.peerOf(1), "a")));
@@ -77,7 +81,7 @@ describe("raftstore: a single-store region", () => {
 
     mustOk(await c.propose(1, deleteRangeReq(c.region, c.peerOf(1), "b", "d")));
     assert.deepEqual(scanKeys(c.engine(1)), ["d", "e"]);
-    assert.deepEqual(scanKeys(c.engine(1), "write"), ["a"]);
+    assert.equal(c.engine(1).get("write", writeKey)?.toString(), "write-a");
   });
 
   test("compare-and-swap is decided at apply, in log order, seeing earlier writes of the same apply batch", async (t) => {

@@ -6,7 +6,8 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { raft_cmdpb, type metapb } from "@regionkv/proto";
-import { checkKeyInRegion, checkRegionEpoch, epochChecksOf, isEpochStale, keyInRegion, keysOf } from "../src/region-util.js";
+import { encodeBytes } from "@regionkv/engine";
+import { checkKeyInRegion, checkKeysInRegion, checkRegionEpoch, epochChecksOf, isEpochStale, keyInRegion, keysOf } from "../src/region-util.js";
 import { b, deleteRangeReq, deleteReq, getReq, makeRegion, putReq } from "./helpers.js";
 
 const region = makeRegion([1, 2, 3], { start: "b", end: "m", confVer: 4n, version: 7n });
@@ -103,7 +104,35 @@ describe("keys in a region", () => {
       requests: [...putReq(region, undefined, "p", "v").requests, ...getReq(region, undefined, "g").requests, ...deleteReq(region, undefined, "d").requests, ...deleteRangeReq(region, undefined, "a", "z").requests],
       adminRequest: undefined,
     };
-    assert.deepEqual(keysOf(req).map((k) => k.toString()), ["p", "g", "d"]);
+    assert.deepEqual(keysOf(req).keys.map((k) => k.toString()), ["p", "g", "d"]);
+  });
+
+  test("keysOf decodes the keys of versioned column families to user keys, and names a malformed one", () => {
+    const versioned = Buffer.concat([encodeBytes(b("user")), Buffer.alloc(8, 1)]);
+    const req: raft_cmdpb.RaftCmdRequest = {
+      header: undefined,
+      requests: [
+        { cmdType: raft_cmdpb.CmdType.Put, put: { cf: "write", key: versioned, value: b("w") } },
+        { cmdType: raft_cmdpb.CmdType.Put, put: { cf: "txn_default", key: versioned, value: b("v") } },
+        { cmdType: raft_cmdpb.CmdType.Put, put: { cf: "lock", key: b("locked"), value: b("l") } },
+      ],
+      adminRequest: undefined,
+    };
+    const out = keysOf(req);
+    assert.deepEqual(out.keys.map((k) => k.toString()), ["user", "user", "locked"]);
+    assert.equal(out.malformed, undefined);
+    assert.equal(checkKeysInRegion(req, { ...region, startKey: b("l"), endKey: b("v") }), undefined);
+    const bad = { ...req, requests: [{ cmdType: raft_cmdpb.CmdType.Put, put: { cf: "write", key: b("raw-key"), value: b("w") } }] };
+    assert.match(keysOf(bad).malformed ?? "", /column family "write"/);
+  });
+
+  test("a user key that is a prefix of the region end is inside although its versioned key sorts after the end", () => {
+    // enc("ab") ++ version > "ab\x00" byte-wise, but the user key "ab" < "ab\x00": decoding decides.
+    const key = Buffer.concat([encodeBytes(b("ab")), Buffer.alloc(8, 0)]);
+    assert.ok(Buffer.compare(key, Buffer.from("ab\0")) > 0);
+    const req: raft_cmdpb.RaftCmdRequest = { header: undefined, requests: [{ cmdType: raft_cmdpb.CmdType.Delete, delete: { cf: "write", key } }], adminRequest: undefined };
+    assert.equal(checkKeysInRegion(req, { ...region, startKey: b("a"), endKey: Buffer.from("ab\0") }), undefined);
+    assert.equal(checkKeysInRegion(req, { ...region, startKey: Buffer.from("ab\0"), endKey: b("z") })?.kind, "KeyNotInRegion");
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { WriteBatch, type Engine } from "@regionkv/engine";
+import { WriteBatch, encodeBytes, type Engine } from "@regionkv/engine";
 import type { metapb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
 import { resolveRaftstoreConfig } from "../src/config.js";
@@ -88,14 +88,37 @@ describe("size rule (TinyKV's sizeSplitChecker)", () => {
     assert.deepEqual(check(engine, { maxSize: 1, splitSize: 1 }), { bytes: 0, keys: 0, splitKeys: [], scannedToEnd: true });
   });
 
-  test("the size counts the write and lock CFs; the split key comes from the default CF only", (t) => {
+  test("every row of a user key (raw value, MVCC versions, lock) counts as one key of their summed size", (t) => {
     const engine = openEngine(t);
     fillRows(engine, 11, 10);
-    engine.write(new WriteBatch().put("write", b("k00"), Buffer.alloc(500)).put("lock", b("k01"), Buffer.alloc(500)));
+    const versioned = (k: string, ts: number) => Buffer.concat([encodeBytes(b(k)), Buffer.alloc(8, ts)]);
+    engine.write(
+      new WriteBatch()
+        .put("write", versioned("k00", 1), Buffer.alloc(500)) // 17 + 500
+        .put("txn_default", versioned("k00", 2), Buffer.alloc(10)) // 17 + 10
+        .put("lock", b("k01"), Buffer.alloc(500)), // 3 + 500
+    );
     const r = check(engine, { maxSize: 100, splitSize: 50 });
-    assert.equal(r.bytes, 110 + 503 + 503);
-    assert.equal(r.keys, 13);
-    assert.deepEqual(keysOf(r), ["k05"]);
+    assert.equal(r.bytes, 110 + 517 + 27 + 503);
+    assert.equal(r.keys, 11, "user keys, not rows");
+    // k00 (554 bytes) is a piece; k01 (513) another; then k02…k06 (50) and k07…k10 (40), the
+    // last two together within maxSize, so the last cut goes.
+    assert.deepEqual(keysOf(r), ["k01", "k02"]);
+  });
+
+  test("a split key never falls between the versions of one user key, whatever the chunk size", (t) => {
+    const engine = openEngine(t);
+    const wb = new WriteBatch();
+    for (let i = 0; i < 20; i++) for (let ts = 1; ts <= 5; ts++) wb.put("write", Buffer.concat([encodeBytes(b(key(i))), Buffer.alloc(8, ts)]), Buffer.alloc(3));
+    engine.write(wb);
+    for (const scanBatch of [1, 3, 7, 1024]) {
+      const r = check(engine, { maxSize: 200, splitSize: 100, scanBatch, batchSplitLimit: 100 });
+      assert.equal(r.keys, 20);
+      assert.equal(r.bytes, 100 * 20);
+      // 100 bytes a user key: every key past the first starts a piece; the last cut is dropped
+      // (the last two pieces together are not past maxSize).
+      assert.deepEqual(keysOf(r), Array.from({ length: 18 }, (_, i) => key(i + 1)), `scanBatch ${scanBatch}`);
+    }
   });
 
   test("a first row larger than the split size does not make the region's start key a split key", (t) => {
@@ -203,7 +226,7 @@ describe("the worker's runners", () => {
     const l = limits({ maxSize: 150, splitSize: 100, scanBatch: 8 });
     const r = await runSplitCheck(engine, rt, makeRegion([1]), l, async () => void yields++);
     assert.deepEqual(r, check(engine, { ...l, scanBatch: 1024 }));
-    assert.equal(yields, Math.floor(100 / 8));
+    assert.equal(yields, Math.ceil(100 / 8), "a yield after each chunk read");
     assert.deepEqual(mail(), [{ type: "regionApproximateSize", bytes: 1000, keys: 100, splitKeys: r!.splitKeys, version: 1n, reason: "size" }]);
     assert.deepEqual(keysOf(r!), ["k10", "k20", "k30", "k40", "k50", "k60", "k70", "k80", "k90"]);
   });

@@ -6,7 +6,7 @@
  */
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { CF_NAMES, WriteBatch, type ColumnFamily, type Engine, type KvPair } from "@regionkv/engine";
+import { CF_NAMES, WriteBatch, cfKeyRange, encodeBytes, type ColumnFamily, type Engine, type KvPair } from "@regionkv/engine";
 import { raft_serverpb, type metapb, type schedulerpb } from "@regionkv/proto";
 import type { Ready, Snapshot } from "@regionkv/raft";
 import pino from "pino";
@@ -64,7 +64,19 @@ function initRegion(engine: Engine, region: metapb.Region): void {
 
 function allData(engine: Engine, region: metapb.Region): Record<ColumnFamily, string[]> {
   const show = (ps: KvPair[]) => ps.map((p) => `${p.key.toString("hex")}=${p.value.toString("hex")}`);
-  return Object.fromEntries(CF_NAMES.map((cf) => [cf, show(engine.scan(cf, region.startKey, region.endKey))])) as Record<ColumnFamily, string[]>;
+  return Object.fromEntries(
+    CF_NAMES.map((cf) => {
+      const r = cfKeyRange(cf, region.startKey, region.endKey);
+      return [cf, show(engine.scan(cf, r.start, r.end))];
+    }),
+  ) as Record<ColumnFamily, string[]>;
+}
+
+/** A versioned-family key: memcomparable user key ++ 8-byte version. */
+function versioned(user: string, version: number): Buffer {
+  const v = Buffer.alloc(8);
+  v.writeBigUInt64BE(BigInt(version));
+  return Buffer.concat([encodeBytes(b(user)), v]);
 }
 
 function generated(h: Harness, regionId: number): Extract<PeerMsg, { type: "snapshotGenerated" }> {
@@ -86,8 +98,12 @@ describe("region worker: snapshot generation", () => {
     // More than one scan chunk (4096 rows) in the default CF.
     for (let i = 0; i < 5000; i++) wb.put("default", b(`k${String(i).padStart(5, "0")}`), b(`v${i}`));
     for (let i = 0; i < 50; i++) wb.put("lock", b(`l${i}`), b(`lock${i}`));
-    for (let i = 0; i < 50; i++) wb.put("write", b(`m${i}`), Buffer.from([i, 0, 255]));
+    for (let i = 0; i < 50; i++) wb.put("write", versioned(`m${i}`, i), Buffer.from([i, 0, 255]));
+    for (let i = 0; i < 25; i++) wb.put("txn_default", versioned(`n${i}`, i), b(`value${i}`));
     wb.put("default", b("a-outside"), b("x")).put("lock", b("z-outside"), b("x"));
+    // Versioned keys belong to the region by their user key: "szz" is inside, "t" (the end) and
+    // "j" are outside.
+    wb.put("write", versioned("t", 1), b("x")).put("txn_default", versioned("j", 1), b("x")).put("write", versioned("szz", 1), b("in"));
     src.write(wb);
     // Applied beyond the truncated index: the term comes from the log entry at the applied index.
     src.write(
@@ -108,16 +124,24 @@ describe("region worker: snapshot generation", () => {
     assert.deepEqual(snap.metadata.confState, { voters: [1, 2, 3], learners: [] });
     const data = raft_serverpb.RaftSnapshotData.decode(snap.data);
     assert.deepEqual(data.region, region);
-    assert.equal(data.data.length, 5100, "only the region's rows, from every CF");
+    assert.equal(data.data.length, 5126, "only the region's rows, from every CF");
 
     const dst = openEngine(t);
-    dst.write(new WriteBatch().put("default", b("kzz-stale"), b("old")).put("default", b("a-other"), b("keep")));
+    dst.write(
+      new WriteBatch()
+        .put("default", b("kzz-stale"), b("old"))
+        .put("write", versioned("kzz-stale", 3), b("old"))
+        .put("default", b("a-other"), b("keep"))
+        .put("write", versioned("t", 9), b("keep")),
+    );
     const ps = new PeerStorage(dst, { ...makeRegion([]), id: 1n, peers: [] }, 3, () => {}, 16);
     const iwb = new WriteBatch();
     ps.saveReadyState(installReady(snap), iwb);
     dst.write(iwb);
     assert.deepEqual(allData(dst, region), allData(src, region));
     assert.equal(dst.get("default", b("a-other"))?.toString(), "keep");
+    assert.equal(dst.get("write", versioned("t", 9))?.toString(), "keep", "the next region's versions are not touched");
+    assert.equal(dst.get("write", versioned("kzz-stale", 3)), undefined, "stale versions inside the region are replaced");
     assert.equal(dst.getApplyState(1)?.appliedIndex, 8n);
     assert.ok(Number((await h.metrics.snapshots.get()).values.find((v) => v.labels.kind === "generate" && v.labels.result === "ok")?.value) === 1);
   });
@@ -189,8 +213,8 @@ describe("split-check worker", () => {
     const wb = new WriteBatch();
     // 20 keys "k00".."k19" with 97-byte values: 100 bytes each in the default CF.
     for (let i = 0; i < 20; i++) wb.put("default", b(`k${String(i).padStart(2, "0")}`), Buffer.alloc(97, 1));
-    // 10 bytes in lock and write.
-    wb.put("lock", b("k05"), b("lock!")).put("write", b("k06"), b("wr!!"));
+    // A lock on k05 (8 bytes) and a version of k06 (17-byte key + 4) belong to those user keys.
+    wb.put("lock", b("k05"), b("lock!")).put("write", Buffer.concat([encodeBytes(b("k06")), Buffer.alloc(8, 1)]), b("wr!!"));
     // Outside the region.
     wb.put("default", b("a"), Buffer.alloc(1000)).put("default", b("z"), Buffer.alloc(1000));
     engine.write(wb);
@@ -211,8 +235,8 @@ describe("split-check worker", () => {
     const engine = openEngine(t);
     fill(engine);
     const m = await check(engine, { regionMaxSize: 10_000, regionSplitSize: 5_000 });
-    assert.equal(m.bytes, 2000 + 8 + 7);
-    assert.equal(m.keys, 22);
+    assert.equal(m.bytes, 2000 + 8 + 21);
+    assert.equal(m.keys, 20, "user keys");
     assert.deepEqual(m.splitKeys, []);
   });
 
@@ -220,8 +244,8 @@ describe("split-check worker", () => {
     const engine = openEngine(t);
     fill(engine);
     const m = await check(engine, { regionMaxSize: 1500, regionSplitSize: 1050 });
-    assert.equal(m.bytes, 2015);
-    // 100 bytes per key: the running total passes 1050 at the 11th key, k10.
+    assert.equal(m.bytes, 2029);
+    // About 100 bytes per key: the running total passes 1050 at the 11th key, k10.
     assert.deepEqual(m.splitKeys.map(String), ["k10"]);
   });
 });

@@ -52,7 +52,7 @@ export class MvccReader {
       for (const r of rows) {
         const w = decodeWrite(r.value);
         if (w.kind === WriteKind.Put) {
-          const v = this.view.get("default", encodeKey(key, w.startTs));
+          const v = this.view.get("txn_default", encodeKey(key, w.startTs));
           if (v === undefined) throw new Error(`MVCC data missing: key ${Buffer.from(key).toString("hex")} has a Put write at ${decodeKey(r.key).ts} for start ts ${w.startTs} but no value`);
           return v;
         }
@@ -96,11 +96,11 @@ export class MvccTxn {
   }
 
   putValue(key: Uint8Array, value: Uint8Array): void {
-    this.writes.put("default", encodeKey(key, this.startTs), value);
+    this.writes.put("txn_default", encodeKey(key, this.startTs), value);
   }
 
   deleteValue(key: Uint8Array): void {
-    this.writes.delete("default", encodeKey(key, this.startTs));
+    this.writes.delete("txn_default", encodeKey(key, this.startTs));
   }
 
   putWrite(key: Uint8Array, commitTs: bigint, write: Write): void {

@@ -89,7 +89,7 @@ describe("MvccTxn", () => {
     assert.equal(txn.reader.getLock(b("k")), undefined, "not written yet");
     e.write(txn.writes);
     assert.deepEqual(decodeLock(e.get("lock", b("k"))!), lock);
-    assert.equal(e.get("default", encodeKey(b("k"), 100n))?.toString(), "v");
+    assert.equal(e.get("txn_default", encodeKey(b("k"), 100n))?.toString(), "v");
     const c = new MvccTxn(e, 100n);
     c.deleteLock(b("k"));
     c.putWrite(b("k"), 110n, { kind: WriteKind.Put, startTs: 100n });
@@ -101,6 +101,6 @@ describe("MvccTxn", () => {
     const rb = new MvccTxn(e, 100n);
     rb.deleteValue(b("k"));
     e.write(rb.writes);
-    assert.equal(e.get("default", encodeKey(b("k"), 100n)), undefined);
+    assert.equal(e.get("txn_default", encodeKey(b("k"), 100n)), undefined);
   });
 });

@@ -6,7 +6,7 @@
  * Received snapshots are installed by the peer storage in the raft worker's group commit (data,
  * region state and raft state in one transaction), so there is no half-installed state to recover.
  */
-import { CF_NAMES, WriteBatch, type Engine } from "@regionkv/engine";
+import { CF_NAMES, WriteBatch, cfKeyRange, type Engine } from "@regionkv/engine";
 import { raft_serverpb } from "@regionkv/proto";
 import type { Snapshot } from "@regionkv/raft";
 import { confStateOfRegion } from "../peer-storage.js";
@@ -31,9 +31,10 @@ export async function generateSnapshot(engine: Engine, router: Router, metrics: 
     const data: raft_serverpb.KeyValue[] = [];
     let bytes = 0;
     for (const cf of CF_NAMES) {
-      let start: Buffer = region.startKey;
+      const range = cfKeyRange(cf, region.startKey, region.endKey);
+      let start: Buffer = range.start;
       for (;;) {
-        const rows = view.scan(cf, start, region.endKey, { limit: CHUNK });
+        const rows = view.scan(cf, start, range.end, { limit: CHUNK });
         for (const r of rows) {
           data.push({ key: r.key, value: r.value, cf });
           bytes += r.key.byteLength + r.value.byteLength;
@@ -59,6 +60,9 @@ export async function generateSnapshot(engine: Engine, router: Router, metrics: 
 /** Delete a destroyed peer's user data in [startKey, endKey) in every column family. */
 export function destroyRegionData(engine: Engine, startKey: Buffer, endKey: Buffer): void {
   const wb = new WriteBatch();
-  for (const cf of CF_NAMES) wb.deleteRange(cf, startKey, endKey);
+  for (const cf of CF_NAMES) {
+    const range = cfKeyRange(cf, startKey, endKey);
+    wb.deleteRange(cf, range.start, range.end);
+  }
   engine.write(wb, { sync: false });
 }

@@ -2,13 +2,15 @@
  * Split-check worker: where to split a region that grew too large.
  *
  * Flow: peer split-check tick → `{worker: "splitCheck"}` task → `runSplitCheck` takes an engine
- * snapshot and scans the region's default CF from its start key in chunks of `scanBatch` rows,
- * yielding between chunks so the raft worker keeps running → `SplitKeyFinder` places split keys
+ * snapshot and walks the region's data families (raw `default`, and the transactional
+ * `txn_default`, `write`, `lock`) together by user key, in chunks of `scanBatch` rows, yielding
+ * between chunks so the raft worker keeps running → `SplitKeyFinder` places split keys
  * → the measured size and the split keys go back to the peer through the router
  * (`regionApproximateSize`).
  *
  * The rule (TinyKV's `sizeSplitChecker`, extended to several keys as TiKV's BatchSplit):
- * - each row counts `len(key) + len(value)` bytes and one key;
+ * - each user key counts the `len(key) + len(value)` bytes of all its rows (raw value, MVCC
+ *   versions, lock) and one key, so a split key is a user key, never between two versions;
  * - a split key is the first key at which the running size of the current piece would exceed
  *   regionSplitSize, or its key count regionSplitKeys; that key starts the next piece, so every
  *   piece holds at least one row and no split key equals the region's start key;
@@ -18,10 +20,10 @@
  * - at most `batchSplitLimit` keys: the scan stops once it has that many and the last is
  *   certain to stay, so a huge region costs about limit × split size of reading, not all of it.
  *
- * The size reported is exact: the default CF as scanned (plus an SQL count of the part not
- * scanned when the scan stopped early) and the write and lock CFs by SQL count.
+ * The size reported is exact when the walk reached the end, otherwise the part walked plus an SQL
+ * count (rows, not user keys) of the part not walked.
  */
-import type { Engine, EngineSnapshot } from "@regionkv/engine";
+import { cfKeyRange, userKeyOf, type ColumnFamily, type Engine, type EngineSnapshot } from "@regionkv/engine";
 import type { metapb } from "@regionkv/proto";
 import type { RaftstoreConfig } from "../config.js";
 import type { Router } from "../router.js";
@@ -121,42 +123,125 @@ function nextKey(key: Buffer): Buffer {
   return Buffer.concat([key, Buffer.from([0])]);
 }
 
+/** The column families holding user data, walked together by user key. */
+const DATA_CFS: readonly ColumnFamily[] = ["default", "txn_default", "write", "lock"];
+
+/** One column family's rows of the region, read in chunks, each with its user key. */
+class CfCursor {
+  private rows: Array<{ key: Buffer; user: Buffer; size: number }> = [];
+  private pos = 0;
+  private from: Buffer;
+  private readonly end: Buffer;
+  /** Whether the engine may hold rows after the chunk in hand. */
+  private more = true;
+  /** Chunks read so far (the runner yields after reading). */
+  reads = 0;
+
+  constructor(
+    private readonly view: SplitCheckView,
+    readonly cf: ColumnFamily,
+    region: metapb.Region,
+    private readonly batch: number,
+  ) {
+    const r = cfKeyRange(cf, region.startKey, region.endKey);
+    this.from = r.start;
+    this.end = r.end;
+  }
+
+  /** The next row, reading a chunk when the one in hand is used up; undefined at the end. */
+  head(): { user: Buffer; size: number } | undefined {
+    if (this.pos >= this.rows.length && this.more) this.read();
+    return this.rows[this.pos];
+  }
+
+  take(): void {
+    this.pos += 1;
+  }
+
+  get finished(): boolean {
+    return this.pos >= this.rows.length && !this.more;
+  }
+
+  /** The byte range not taken yet (sized by SQL when the scan stops early). */
+  unread(): { start: Buffer; end: Buffer } {
+    return { start: this.pos < this.rows.length ? this.rows[this.pos]!.key : this.from, end: this.end };
+  }
+
+  private read(): void {
+    const raw = this.view.scan(this.cf, this.from, this.end, { limit: this.batch });
+    this.reads += 1;
+    this.rows = raw.map((r) => {
+      let user: Buffer;
+      try {
+        user = userKeyOf(this.cf, r.key);
+      } catch {
+        user = r.key; // a malformed key still counts toward the size
+      }
+      return { key: r.key, user, size: r.key.byteLength + r.value.byteLength };
+    });
+    this.pos = 0;
+    this.more = raw.length === this.batch;
+    if (raw.length > 0) this.from = nextKey(raw[raw.length - 1]!.key);
+  }
+}
+
 /**
- * The split check as steps: each `next()` reads one chunk; the return value is the result. Lets
+ * The split check as steps: each `next()` reads about one chunk per family; the return value is the result. Lets
  * the synchronous and the yielding runner share one scan.
+ *
+ * Every data column family is walked at once, merged by user key: all rows of one user key (its
+ * raw value, its versions, its lock) count as one key of their summed size, so a split key is
+ * always a user key and never falls between the versions of one.
  */
 export function* splitCheckSteps(view: SplitCheckView, region: metapb.Region, limits: SplitCheckLimits): Generator<void, SplitCheckResult> {
   const finder = new SplitKeyFinder(limits);
   const batch = Math.max(1, limits.scanBatch);
-  let from: Buffer = region.startKey;
-  let reachedEnd = false;
-  let lastKey: Buffer | undefined;
-  scan: for (;;) {
-    const rows = view.scan("default", from, region.endKey, { limit: batch });
-    for (const r of rows) {
-      lastKey = r.key;
-      if (finder.onRow(r.key, r.key.byteLength + r.value.byteLength)) break scan;
+  const cursors = DATA_CFS.map((cf) => new CfCursor(view, cf, region, batch));
+  const reads = () => cursors.reduce((n, c) => n + c.reads, 0);
+  for (;;) {
+    const before = reads();
+    let min: Buffer | undefined;
+    for (const c of cursors) {
+      const h = c.head();
+      if (h && (min === undefined || Buffer.compare(h.user, min) < 0)) min = h.user;
     }
-    if (rows.length < batch) {
-      reachedEnd = true;
-      break;
+    if (min === undefined) break;
+    // Every row of this user key, in every family (a chunk ending inside it is read on).
+    let size = 0;
+    for (const c of cursors) {
+      for (let h = c.head(); h !== undefined && h.user.equals(min); h = c.head()) {
+        size += h.size;
+        c.take();
+      }
     }
-    from = nextKey(lastKey!);
-    yield;
+    if (finder.onRow(min, size) && cursors.some((c) => !c.finished)) {
+      let bytes = finder.bytes;
+      let keys = finder.keys;
+      for (const c of cursors) {
+        if (c.finished) continue;
+        const u = c.unread();
+        const rest = view.approximateSize(c.cf, u.start, u.end);
+        bytes += rest.bytes;
+        keys += rest.keys;
+      }
+      return { bytes, keys, splitKeys: finder.finish(false), scannedToEnd: false };
+    }
+    if (reads() !== before) yield;
   }
-  let bytes = finder.bytes;
-  let keys = finder.keys;
-  if (!reachedEnd) {
-    const rest = view.approximateSize("default", nextKey(lastKey!), region.endKey);
-    bytes += rest.bytes;
-    keys += rest.keys;
-  }
-  for (const cf of ["write", "lock"] as const) {
-    const s = view.approximateSize(cf, region.startKey, region.endKey);
+  return { bytes: finder.bytes, keys: finder.keys, splitKeys: finder.finish(true), scannedToEnd: true };
+}
+
+/** The bytes and keys of `region` over every data column family (SQL count, no scan). */
+export function regionDataSize(view: Pick<EngineSnapshot, "approximateSize">, region: metapb.Region): { bytes: number; keys: number } {
+  let bytes = 0;
+  let keys = 0;
+  for (const cf of DATA_CFS) {
+    const r = cfKeyRange(cf, region.startKey, region.endKey);
+    const s = view.approximateSize(cf, r.start, r.end);
     bytes += s.bytes;
     keys += s.keys;
   }
-  return { bytes, keys, splitKeys: finder.finish(reachedEnd), scannedToEnd: reachedEnd };
+  return { bytes, keys };
 }
 
 /** The whole check on `view` at once (tests, small regions). */
@@ -203,7 +288,7 @@ export async function runSplitCheck(
 ): Promise<SplitCheckResult | undefined> {
   const view = engine.snapshot();
   try {
-    const l = policy === "half" ? halfSplitLimits(view.approximateSize("default", region.startKey, region.endKey).bytes, limits.scanBatch) : limits;
+    const l = policy === "half" ? halfSplitLimits(regionDataSize(view, region).bytes, limits.scanBatch) : limits;
     const steps = splitCheckSteps(view, region, l);
     for (;;) {
       const s = steps.next();
