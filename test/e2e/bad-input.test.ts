@@ -58,7 +58,7 @@ test("bad input gets clear errors and loses nothing (real processes)", async (t)
   const leaderPeer = region.peers.find((p) => String(p.storeId) === leaderStore.storeId);
   const kv = new regionkvpb.KvClient(leaderStore.address, grpc.credentials.createInsecure(), { "grpc.max_send_message_length": 64 * 1024 * 1024 });
   t.after(() => kv.close());
-  const ctx: kvrpcpb.Context = { regionId: region.id, regionEpoch: region.regionEpoch, peer: leaderPeer, term: 0n };
+  const ctx: kvrpcpb.Context = { regionId: region.id, regionEpoch: region.regionEpoch, peer: leaderPeer, term: 0n, resolvedLocks: [] };
   const rawPut = kv.rawPut.bind(kv) as Unary<kvrpcpb.RawPutRequest, kvrpcpb.RawPutResponse>;
   const rawScan = kv.rawScan.bind(kv) as Unary<kvrpcpb.RawScanRequest, kvrpcpb.RawScanResponse>;
   const rawGet = kv.rawGet.bind(kv) as Unary<kvrpcpb.RawGetRequest, kvrpcpb.RawGetResponse>;

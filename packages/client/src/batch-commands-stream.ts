@@ -25,7 +25,7 @@
  * stream on the new connection.
  */
 import { connectivityState, Metadata, status as GrpcStatus, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
-import type { regionkvpb } from "@regionkv/proto";
+import { regionkvpb } from "@regionkv/proto";
 import type { ClientLogger } from "./logger.js";
 import { backoffDelayMs, type BackoffPolicy } from "./retry-policy.js";
 
@@ -331,9 +331,8 @@ function commandBytes(cmd: BatchCommand): number {
     case "rawDeleteRange":
     case "rawScan":
       return 32 + cmd.value.startKey.length + cmd.value.endKey.length;
-    default: {
-      const unreachable: never = cmd;
-      return unreachable;
-    }
+    default:
+      // Transactional commands: their encoded size.
+      return regionkvpb.BatchCommandsRequest_Request.encode({ timeoutMs: 0, cmd }).finish().length;
   }
 }

@@ -78,7 +78,7 @@ export class RegionRequestSender {
       return this.onPeerUnusable(scope, budget, entry, peer, `could not connect to store ${peer.storeId} at ${address}`);
     }
 
-    const context: kvrpcpb.Context = { regionId: region.id, regionEpoch: region.regionEpoch, peer, term: 0n };
+    const context: kvrpcpb.Context = { regionId: region.id, regionEpoch: region.regionEpoch, peer, term: 0n, resolvedLocks: [] };
     const request = build(context);
     const batch = this.stores.batchStream(address);
     const outcome = (batch && (await this.invokeBatched(scope, rpc, batch, request))) ?? (await this.invoke(scope, rpc, this.stores.client(address), request));

@@ -124,7 +124,7 @@ test("64-bit fields are bigints and keep TSO-sized values exactly", () => {
   const ts = (physicalMs << 18n) | 12_345n;
   assert.ok(ts > BigInt(Number.MAX_SAFE_INTEGER));
 
-  const req: kvrpcpb.GetRequest = { context: { regionId: 1n, term: 0n }, key: Buffer.from("k"), version: ts };
+  const req: kvrpcpb.GetRequest = { context: { regionId: 1n, term: 0n, resolvedLocks: [] }, key: Buffer.from("k"), version: ts };
   const back = kvrpcpb.GetRequest.decode(kvrpcpb.GetRequest.encode(req).finish());
   assert.equal(typeof back.version, "bigint");
   assert.equal(back.version, ts);
@@ -161,7 +161,7 @@ test("grpc-js service definitions have the expected paths and stream flags", () 
 
   // Every other Kv RPC is unary and named after its method.
   const kvMethods = (Object.values(regionkvpb.KvService) as Def[]).filter((m) => m.path !== "/regionkvpb.Kv/BatchCommands");
-  assert.equal(kvMethods.length, 20);
+  assert.equal(kvMethods.length, 21);
   for (const m of kvMethods) {
     assert.match(m.path, /^\/regionkvpb\.Kv\/(Kv|Raw)[A-Za-z]+$/);
     assert.equal(m.requestStream, false, m.path);

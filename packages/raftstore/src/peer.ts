@@ -600,7 +600,7 @@ export class Peer {
       this.destroy("removed from the region");
       return;
     }
-    this.reads.serveApplied(this.storage.applyState.appliedIndex, this.ctx.engine, this.ctx.metrics, this.region, () => this.splitter.siblingRegions());
+    this.reads.serveApplied(this.storage.applyState.appliedIndex, this.ctx.engine, this.ctx.metrics, this.region, () => this.splitter.siblingRegions(), this.raw.raft.term);
     // The scheduler learns a new membership or range at once (its operator finishes, clients re-route).
     if (out?.confChanged || (out && out.splits.length > 0)) this.onHeartbeatTick();
     else if (out) this.splitter.afterWrites();

@@ -60,7 +60,7 @@ export class ReadQueue {
   }
 
   /** Serve every confirmed batch whose read index is applied. */
-  serveApplied(applied: number, engine: Engine, metrics: RaftstoreMetrics, region: metapb.Region, siblings: () => metapb.Region[] = () => []): void {
+  serveApplied(applied: number, engine: Engine, metrics: RaftstoreMetrics, region: metapb.Region, siblings: () => metapb.Region[] = () => [], term = 0): void {
     if (this.batches.length === 0 || this.batches[0]!.index === undefined) return;
     let snap: EngineSnapshot | undefined;
     try {
@@ -74,7 +74,7 @@ export class ReadQueue {
           if (r.done) continue;
           r.done = true;
           metrics.proposals.inc({ kind: "read", result: "ok" });
-          r.callback(this.execute(r.request, snap, engine, region, siblings));
+          r.callback(this.execute(r.request, snap, engine, region, siblings, term));
         }
       }
     } finally {
@@ -82,7 +82,12 @@ export class ReadQueue {
     }
   }
 
-  private execute(req: raft_cmdpb.RaftCmdRequest, snap: EngineSnapshot, engine: Engine, region: metapb.Region, siblings: () => metapb.Region[]): Parameters<ProposalCallback>[0] {
+  /**
+   * Serve one read. The response header's `current_term` is the leader's term: a command that
+   * writes what it computed from this read proposes with that term, and is refused as stale if
+   * leadership changed hands in between (peer.ts).
+   */
+  private execute(req: raft_cmdpb.RaftCmdRequest, snap: EngineSnapshot, engine: Engine, region: metapb.Region, siblings: () => metapb.Region[], term: number): Parameters<ProposalCallback>[0] {
     // Checked again at serve time: a split (or a membership change) applied between the ReadIndex
     // request and now may have moved the keys to another region, whose leader may hold newer
     // writes than this store's copy.
@@ -90,7 +95,7 @@ export class ReadQueue {
     if (epochErr) return { ok: false, error: epochErr };
     const keyErr = checkKeysInRegion(req, region);
   if (keyErr) return { ok: false, error: keyErr };
-    const resp: raft_cmdpb.RaftCmdResponse = { header: { error: undefined, uuid: Buffer.alloc(0), currentTerm: 0n }, responses: [], adminResponse: undefined };
+    const resp: raft_cmdpb.RaftCmdResponse = { header: { error: undefined, uuid: Buffer.alloc(0), currentTerm: BigInt(term) }, responses: [], adminResponse: undefined };
     let own: EngineSnapshot | undefined;
     for (const r of req.requests) {
       if (r.cmdType === raft_cmdpb.CmdType.Get) {

@@ -275,6 +275,30 @@ function dispatch(kv: KvService, cmd: NonNullable<Request["cmd"]>, scope: KvRequ
       return answer(kv, "RawScan", () => kv.rawScan(cmd.value, scope), (value) => ({ $case: "rawScan", value }));
     case "rawCas":
       return answer(kv, "RawCompareAndSwap", () => kv.rawCompareAndSwap(cmd.value, scope), (value) => ({ $case: "rawCas", value }));
+    case "get":
+      return answer(kv, "KvGet", () => kv.kvGet(cmd.value, scope), (value) => ({ $case: "get", value }));
+    case "scan":
+      return answer(kv, "KvScan", () => kv.kvScan(cmd.value, scope), (value) => ({ $case: "scan", value }));
+    case "batchGet":
+      return answer(kv, "KvBatchGet", () => kv.kvBatchGet(cmd.value, scope), (value) => ({ $case: "batchGet", value }));
+    case "prewrite":
+      return answer(kv, "KvPrewrite", () => kv.kvPrewrite(cmd.value, scope), (value) => ({ $case: "prewrite", value }));
+    case "commit":
+      return answer(kv, "KvCommit", () => kv.kvCommit(cmd.value, scope), (value) => ({ $case: "commit", value }));
+    case "batchRollback":
+      return answer(kv, "KvBatchRollback", () => kv.kvBatchRollback(cmd.value, scope), (value) => ({ $case: "batchRollback", value }));
+    case "scanLock":
+      return answer(kv, "KvScanLock", () => kv.kvScanLock(cmd.value, scope), (value) => ({ $case: "scanLock", value }));
+    case "resolveLock":
+      return answer(kv, "KvResolveLock", () => kv.kvResolveLock(cmd.value, scope), (value) => ({ $case: "resolveLock", value }));
+    case "gc":
+      return answer(kv, "KvGC", () => kv.kvGc(cmd.value, scope), (value) => ({ $case: "gc", value }));
+    case "checkTxnStatus":
+      return answer(kv, "KvCheckTxnStatus", () => kv.kvCheckTxnStatus(cmd.value, scope), (value) => ({ $case: "checkTxnStatus", value }));
+    case "txnHeartBeat":
+      return answer(kv, "KvTxnHeartBeat", () => kv.kvTxnHeartBeat(cmd.value, scope), (value) => ({ $case: "txnHeartBeat", value }));
+    case "checkSecondaryLocks":
+      return answer(kv, "KvCheckSecondaryLocks", () => kv.kvCheckSecondaryLocks(cmd.value, scope), (value) => ({ $case: "checkSecondaryLocks", value }));
     default: {
       const unreachable: never = cmd;
       return Promise.resolve(statusResponse(grpc.status.INVALID_ARGUMENT, `unknown command ${JSON.stringify((unreachable as { $case?: unknown }).$case)}`));
@@ -319,11 +343,29 @@ function responseBytes(r: Response): number {
       return 32 + pairBytes(c.value.kvs);
     case "rawCas":
       return 32 + c.value.previousValue.length;
+    case "get":
+      return 32 + c.value.value.length;
+    case "scan":
+    case "batchGet":
+      return 32 + pairBytes(c.value.pairs);
+    case "scanLock":
+      return 32 + c.value.locks.reduce((n, l) => n + 64 + l.key.length + l.primaryLock.length, 0);
+    case "checkSecondaryLocks":
+      return 32 + c.value.locks.reduce((n, l) => n + 64 + l.key.length + l.primaryLock.length, 0);
+    case "checkTxnStatus":
+      return 96 + (c.value.lockInfo?.secondaries.reduce((n, k) => n + k.length + 4, 0) ?? 0);
+    case "prewrite":
+      return 32 + c.value.errors.length * 96;
     case "rawPut":
     case "rawBatchPut":
     case "rawDelete":
     case "rawBatchDelete":
     case "rawDeleteRange":
+    case "commit":
+    case "batchRollback":
+    case "resolveLock":
+    case "gc":
+    case "txnHeartBeat":
       return 32;
     default: {
       const unreachable: never = c;

@@ -11,8 +11,10 @@
  * turns its failure into the same gRPC status, returned as a value.
  *
  * Compare-and-swap is one raft command decided when it applies (see raftstore apply.ts), so it is
- * linearizable with every other write of the region. The transactional methods arrive with the
- * Percolator layer and answer UNIMPLEMENTED until then.
+ * linearizable with every other write of the region.
+ *
+ * The transactional methods (KvGet … KvCheckSecondaryLocks) are validated here and run by
+ * `@regionkv/txn`'s TxnCommands (latches, ReadIndex views, one raft command per request).
  */
 import * as grpc from "@grpc/grpc-js";
 import type { EngineSnapshot } from "@regionkv/engine";
@@ -21,8 +23,23 @@ import { raft_cmdpb } from "@regionkv/proto";
 import { describeRegionError, regionErrorToPb, type ProposalFailure, type RaftStore } from "@regionkv/raftstore";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
+import { TxnStorageError, type TxnCommands } from "@regionkv/txn";
 import { BatchCommandsMetrics, batchCommandsHandler } from "./batch-commands.js";
-import { checkBatch, checkKey, checkRange, checkRawCf, checkScanLimit, checkTtl, checkValue, MAX_SCAN_LIMIT } from "./limits.js";
+import {
+  checkBatch,
+  checkContext,
+  checkKey,
+  checkKeys,
+  checkLockTtl,
+  checkMutationOp,
+  checkRange,
+  checkRawCf,
+  checkScanLimit,
+  checkTs,
+  checkTtl,
+  checkValue,
+  MAX_SCAN_LIMIT,
+} from "./limits.js";
 
 /** A failure that is not a region error: becomes the call's gRPC status. */
 export class StatusError extends Error {
@@ -44,6 +61,8 @@ export interface KvServiceOptions {
   logger: Logger;
   /** Metrics registry (the store's). */
   registry?: Registry;
+  /** The transactional commands; without them the Kv* methods answer UNIMPLEMENTED. */
+  txn?: TxnCommands;
 }
 
 type CmdOutcome = { ok: true; response: raft_cmdpb.RaftCmdResponse; snapshot?: EngineSnapshot } | { ok: false; regionError: errorpb.Error };
@@ -57,7 +76,32 @@ export interface KvRequestScope {
 }
 
 /** The raw methods, by their gRPC names (the `method` label of the metrics). */
-export type KvMethod = "RawGet" | "RawBatchGet" | "RawPut" | "RawBatchPut" | "RawDelete" | "RawBatchDelete" | "RawDeleteRange" | "RawScan" | "RawCompareAndSwap";
+export type KvMethod =
+  | "RawGet"
+  | "RawBatchGet"
+  | "RawPut"
+  | "RawBatchPut"
+  | "RawDelete"
+  | "RawBatchDelete"
+  | "RawDeleteRange"
+  | "RawScan"
+  | "RawCompareAndSwap"
+  | TxnMethod;
+
+/** The transactional methods, by their gRPC names. */
+export type TxnMethod =
+  | "KvGet"
+  | "KvScan"
+  | "KvBatchGet"
+  | "KvPrewrite"
+  | "KvCommit"
+  | "KvBatchRollback"
+  | "KvCheckTxnStatus"
+  | "KvResolveLock"
+  | "KvTxnHeartBeat"
+  | "KvScanLock"
+  | "KvGC"
+  | "KvCheckSecondaryLocks";
 
 /** How one request ended: its response (which may carry a region error), or the gRPC status it failed with. */
 export type KvOutcome<Res> = { ok: true; response: Res } | { ok: false; code: grpc.status; message: string };
@@ -70,9 +114,11 @@ export class KvService {
   private readonly requests: Counter<"method" | "result">;
   private readonly latency: Histogram<"method">;
   private readonly batchMetrics: BatchCommandsMetrics;
+  private readonly txn: TxnCommands | undefined;
 
   constructor(opts: KvServiceOptions) {
     this.store = opts.store;
+    this.txn = opts.txn;
     this.log = opts.logger;
     const registers = opts.registry ? [opts.registry] : [];
     this.requests = new Counter({
@@ -233,6 +279,124 @@ export class KvService {
   }
 
   // ------------------------------------------------------------------------------------------
+  // Transactional API (validated here, run by TxnCommands)
+
+  async kvGet(req: kvrpcpb.GetRequest, scope: KvRequestScope): Promise<kvrpcpb.GetResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkKey(req.key));
+    return this.txnRun("KvGet", (t) => t.get(req, scope));
+  }
+
+  async kvBatchGet(req: kvrpcpb.BatchGetRequest, scope: KvRequestScope): Promise<kvrpcpb.BatchGetResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkBatch(req.keys.length, req.keys.reduce((n, k) => n + k.byteLength, 0)));
+    for (const k of req.keys) invalid(checkKey(k));
+    return this.txnRun("KvBatchGet", (t) => t.batchGet(req, scope));
+  }
+
+  async kvScan(req: kvrpcpb.ScanRequest, scope: KvRequestScope): Promise<kvrpcpb.ScanResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkScanLimit(req.limit));
+    const [lo, hi] = req.reverse ? [req.endKey, req.startKey] : [req.startKey, req.endKey];
+    invalid(checkRange(lo, hi, "scan"));
+    return this.txnRun("KvScan", (t) => t.scan(req, scope));
+  }
+
+  async kvPrewrite(req: kvrpcpb.PrewriteRequest, scope: KvRequestScope): Promise<kvrpcpb.PrewriteResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkTs(req.startVersion, "start_version"));
+    invalid(checkBatch(req.mutations.length, req.mutations.reduce((n, m) => n + m.key.byteLength + m.value.byteLength, 0)));
+    for (const m of req.mutations) {
+      invalid(checkKey(m.key));
+      invalid(checkValue(m.value));
+      invalid(checkMutationOp(m.op));
+    }
+    invalid(checkKey(req.primaryLock, "primary_lock"));
+    invalid(checkLockTtl(req.lockTtl));
+    if (req.secondaries.length > 0) {
+      invalid(checkBatch(req.secondaries.length, req.secondaries.reduce((n, k) => n + k.byteLength, 0)));
+      for (const k of req.secondaries) invalid(checkKey(k, "secondary key"));
+    }
+    return this.txnRun("KvPrewrite", (t) => t.prewrite(req, scope));
+  }
+
+  async kvCommit(req: kvrpcpb.CommitRequest, scope: KvRequestScope): Promise<kvrpcpb.CommitResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkTs(req.startVersion, "start_version"));
+    invalid(checkTs(req.commitVersion, "commit_version"));
+    invalid(checkKeys(req.keys));
+    return this.txnRun("KvCommit", (t) => t.commit(req, scope));
+  }
+
+  async kvBatchRollback(req: kvrpcpb.BatchRollbackRequest, scope: KvRequestScope): Promise<kvrpcpb.BatchRollbackResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkTs(req.startVersion, "start_version"));
+    invalid(checkKeys(req.keys));
+    return this.txnRun("KvBatchRollback", (t) => t.batchRollback(req, scope));
+  }
+
+  async kvCheckTxnStatus(req: kvrpcpb.CheckTxnStatusRequest, scope: KvRequestScope): Promise<kvrpcpb.CheckTxnStatusResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkKey(req.primaryKey, "primary_key"));
+    invalid(checkTs(req.lockTs, "lock_ts"));
+    return this.txnRun("KvCheckTxnStatus", (t) => t.checkTxnStatus(req, scope));
+  }
+
+  async kvCheckSecondaryLocks(req: kvrpcpb.CheckSecondaryLocksRequest, scope: KvRequestScope): Promise<kvrpcpb.CheckSecondaryLocksResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkTs(req.startVersion, "start_version"));
+    invalid(checkKeys(req.keys));
+    return this.txnRun("KvCheckSecondaryLocks", (t) => t.checkSecondaryLocks(req, scope));
+  }
+
+  async kvResolveLock(req: kvrpcpb.ResolveLockRequest, scope: KvRequestScope): Promise<kvrpcpb.ResolveLockResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkTs(req.startVersion, "start_version"));
+    if (req.commitVersion !== 0n && req.commitVersion <= req.startVersion) invalid(`commit_version ${req.commitVersion} must be above start_version ${req.startVersion} (or 0 to roll back)`);
+    if (req.keys.length > 0) invalid(checkKeys(req.keys));
+    return this.txnRun("KvResolveLock", (t) => t.resolveLock(req, scope));
+  }
+
+  async kvTxnHeartBeat(req: kvrpcpb.TxnHeartBeatRequest, scope: KvRequestScope): Promise<kvrpcpb.TxnHeartBeatResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkKey(req.primaryLock, "primary_lock"));
+    invalid(checkTs(req.startVersion, "start_version"));
+    invalid(checkLockTtl(req.adviseLockTtl));
+    return this.txnRun("KvTxnHeartBeat", (t) => t.txnHeartBeat(req, scope));
+  }
+
+  async kvScanLock(req: kvrpcpb.ScanLockRequest, scope: KvRequestScope): Promise<kvrpcpb.ScanLockResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkScanLimit(req.limit));
+    invalid(checkRange(req.startKey, req.endKey, "scan-lock"));
+    return this.txnRun("KvScanLock", (t) => t.scanLock(req, scope));
+  }
+
+  async kvGc(req: kvrpcpb.GCRequest, scope: KvRequestScope): Promise<kvrpcpb.GCResponse> {
+    invalid(checkContext(req.context));
+    invalid(checkTs(req.safePoint, "safe_point"));
+    return this.txnRun("KvGC", async (t) => {
+      const r = await t.gc(req, scope);
+      return { regionError: r.regionError, error: r.error };
+    });
+  }
+
+  /** Run a transactional command; storage failures become gRPC statuses. */
+  private async txnRun<Res>(method: TxnMethod, fn: (t: TxnCommands) => Promise<Res>): Promise<Res> {
+    const txn = this.txn;
+    if (!txn) throw new StatusError(grpc.status.UNIMPLEMENTED, `${method}: this store was started without the transactional API`);
+    try {
+      return await fn(txn);
+    } catch (e) {
+      if (e instanceof TxnStorageError) {
+        const code = e.kind === "Timeout" ? grpc.status.DEADLINE_EXCEEDED : e.kind === "Aborted" ? grpc.status.CANCELLED : grpc.status.INVALID_ARGUMENT;
+        throw new StatusError(code, `${method}: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
 
   /**
    * Propose `requests` on the region named by `ctx`. Region errors come back as values; anything
@@ -313,8 +477,6 @@ export class KvService {
 
   /** The grpc-js service implementation. */
   service(): regionkvpb.KvServer {
-    const unimplemented = (name: string) => (_call: unknown, callback: grpc.sendUnaryData<never>) =>
-      callback({ code: grpc.status.UNIMPLEMENTED, details: `${name} arrives with the transactional API; this store serves the raw API only` });
     return {
       rawGet: this.unary("RawGet", (r, c) => this.rawGet(r, c)),
       rawBatchGet: this.unary("RawBatchGet", (r, c) => this.rawBatchGet(r, c)),
@@ -326,17 +488,18 @@ export class KvService {
       rawScan: this.unary("RawScan", (r, c) => this.rawScan(r, c)),
       rawCompareAndSwap: this.unary("RawCompareAndSwap", (r, c) => this.rawCompareAndSwap(r, c)),
       batchCommands: batchCommandsHandler(this, { logger: this.log, metrics: this.batchMetrics }),
-      kvGet: unimplemented("KvGet"),
-      kvScan: unimplemented("KvScan"),
-      kvBatchGet: unimplemented("KvBatchGet"),
-      kvPrewrite: unimplemented("KvPrewrite"),
-      kvCommit: unimplemented("KvCommit"),
-      kvBatchRollback: unimplemented("KvBatchRollback"),
-      kvCheckTxnStatus: unimplemented("KvCheckTxnStatus"),
-      kvResolveLock: unimplemented("KvResolveLock"),
-      kvTxnHeartBeat: unimplemented("KvTxnHeartBeat"),
-      kvScanLock: unimplemented("KvScanLock"),
-      kvGc: unimplemented("KvGC"),
+      kvGet: this.unary("KvGet", (r, c) => this.kvGet(r, c)),
+      kvScan: this.unary("KvScan", (r, c) => this.kvScan(r, c)),
+      kvBatchGet: this.unary("KvBatchGet", (r, c) => this.kvBatchGet(r, c)),
+      kvPrewrite: this.unary("KvPrewrite", (r, c) => this.kvPrewrite(r, c)),
+      kvCommit: this.unary("KvCommit", (r, c) => this.kvCommit(r, c)),
+      kvBatchRollback: this.unary("KvBatchRollback", (r, c) => this.kvBatchRollback(r, c)),
+      kvCheckTxnStatus: this.unary("KvCheckTxnStatus", (r, c) => this.kvCheckTxnStatus(r, c)),
+      kvResolveLock: this.unary("KvResolveLock", (r, c) => this.kvResolveLock(r, c)),
+      kvTxnHeartBeat: this.unary("KvTxnHeartBeat", (r, c) => this.kvTxnHeartBeat(r, c)),
+      kvScanLock: this.unary("KvScanLock", (r, c) => this.kvScanLock(r, c)),
+      kvGc: this.unary("KvGC", (r, c) => this.kvGc(r, c)),
+      kvCheckSecondaryLocks: this.unary("KvCheckSecondaryLocks", (r, c) => this.kvCheckSecondaryLocks(r, c)),
     };
   }
 

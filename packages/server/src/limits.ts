@@ -15,6 +15,8 @@ export const MAX_BATCH_KEYS = 10_000;
 export const MAX_BATCH_BYTES = 6 * 1024 * 1024;
 /** Largest scan limit. */
 export const MAX_SCAN_LIMIT = 10_000;
+/** Longest lock TTL a transaction may ask for (heartbeats extend a live transaction's lock). */
+export const MAX_LOCK_TTL_MS = 60 * 60 * 1000;
 /** Largest gRPC message a store accepts (a full batch plus headroom). */
 export const MAX_GRPC_MESSAGE_BYTES = 16 * 1024 * 1024;
 
@@ -65,6 +67,42 @@ export function checkRange(start: Uint8Array, end: Uint8Array, what: string): Li
   if (start.byteLength > MAX_KEY_BYTES || end.byteLength > MAX_KEY_BYTES) return `${what} bound is over the key size limit of ${size(MAX_KEY_BYTES)} (MAX_KEY_BYTES)`;
   if (end.byteLength > 0 && Buffer.compare(start, end) >= 0) return `${what} range is empty or inverted: start must sort before end (an empty end means "to the end of the key space")`;
   return undefined;
+}
+
+/** A transactional request must name its region (the client routes it). */
+export function checkContext(ctx: { regionId: bigint } | undefined): LimitViolation | undefined {
+  if (!ctx || ctx.regionId === 0n) return "context.region_id is missing: route the request with the region from the scheduler";
+  return undefined;
+}
+
+/** A TSO timestamp field must be set (non-zero). */
+export function checkTs(ts: bigint, field: string): LimitViolation | undefined {
+  if (ts === 0n) return `${field} is 0: take a timestamp from the scheduler's TSO`;
+  return undefined;
+}
+
+/** The keys of a commit, rollback, resolve or secondary-lock check: a non-empty batch of valid keys. */
+export function checkKeys(keys: readonly Uint8Array[]): LimitViolation | undefined {
+  const batch = checkBatch(keys.length, keys.reduce((n, k) => n + k.byteLength, 0));
+  if (batch) return batch;
+  for (const k of keys) {
+    const v = checkKey(k);
+    if (v) return v;
+  }
+  return undefined;
+}
+
+/** A lock TTL is 1 ms .. MAX_LOCK_TTL_MS. */
+export function checkLockTtl(ttl: bigint): LimitViolation | undefined {
+  if (ttl === 0n) return "lock_ttl is 0: a lock needs a time to live so that others can clean it up if the client dies";
+  if (ttl > BigInt(MAX_LOCK_TTL_MS)) return `lock_ttl ${ttl} ms is over the limit of ${MAX_LOCK_TTL_MS} ms (MAX_LOCK_TTL_MS): keep a long transaction alive with heartbeats instead`;
+  return undefined;
+}
+
+/** Mutation kinds a prewrite accepts: Put, Del, Lock, Insert, CheckNotExists. */
+export function checkMutationOp(op: number): LimitViolation | undefined {
+  if (op === 0 || op === 1 || op === 2 || op === 4 || op === 6) return undefined;
+  return `mutation op ${op} is not one of Put (0), Del (1), Lock (2), Insert (4), CheckNotExists (6)`;
 }
 
 /** The raw API works on the default column family only; the others belong to transactions. */

@@ -22,6 +22,7 @@ import { Registry } from "prom-client";
 import { StoreStartError, ensureFirstRegion, ensureStoreIdent } from "./cluster-bootstrap.js";
 import { rawKvService } from "./batch-commands.js";
 import { KvService } from "./kv-service.js";
+import { RaftTxnStorage, TxnCommands } from "@regionkv/txn";
 import { MAX_GRPC_MESSAGE_BYTES } from "./limits.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
 import { GrpcTransport, RAFT_TRANSPORT_SERVER_OPTIONS, StoreResolver, TransportMetrics, raftTransportService, rawRaftTransportService } from "./transport/index.js";
@@ -171,7 +172,8 @@ export async function startStore(opts: StoreServerOptions): Promise<StoreServer>
     ref.store = rs;
     cleanups.push(() => rs.stop());
 
-    const kv = new KvService({ store: rs, logger: slog, registry });
+    const txn = new TxnCommands({ storage: new RaftTxnStorage({ store: rs, tso: () => scheduler.getTimestamp() }) });
+    const kv = new KvService({ store: rs, logger: slog, registry, txn });
     // The raw definition leaves decoding of BatchCommands to the service, so one undecodable
     // sub-request gets its own INVALID_ARGUMENT instead of failing the stream.
     server.addService(rawKvService, kv.service());

@@ -75,7 +75,7 @@ async function realStore(t: TestContext, definition?: grpc.ServiceDefinition): P
   await waitFor(() => store.peers.get(1)?.isLeader === true, "the single peer leads");
   const registry = new Registry();
   const kv = new KvService({ store, logger: silent, registry });
-  return serve(t, kv, registry, { regionId: region.id, regionEpoch: region.regionEpoch, peer: region.peers[0], term: 0n }, definition);
+  return serve(t, kv, registry, { regionId: region.id, regionEpoch: region.regionEpoch, peer: region.peers[0], term: 0n, resolvedLocks: [] }, definition);
 }
 
 /** A proposal the fake raftstore holds until the test settles it (or its deadline or signal ends it). */
@@ -126,7 +126,7 @@ async function fakeStore(t: TestContext, definition?: grpc.ServiceDefinition): P
   const fake = new FakeRaftStore();
   const registry = new Registry();
   const kv = new KvService({ store: fake as unknown as RaftStore, logger: silent, registry });
-  const ctx: kvrpcpb.Context = { regionId: 1n, regionEpoch: { confVer: 1n, version: 1n }, peer: { id: 1n, storeId: 1n, role: 0 }, term: 0n };
+  const ctx: kvrpcpb.Context = { regionId: 1n, regionEpoch: { confVer: 1n, version: 1n }, peer: { id: 1n, storeId: 1n, role: 0 }, term: 0n, resolvedLocks: [] };
   return { ...(await serve(t, kv, registry, ctx, definition)), fake };
 }
 

@@ -66,7 +66,14 @@ export class MvccReader {
 
   /** The write transaction `startTs` left on `key` (commit or rollback), if any. */
   currentWrite(key: Uint8Array, startTs: bigint): CommittedWrite | undefined {
-    return this.writes(key, TS_MAX, startTs).find((w) => w.write.startTs === startTs);
+    // A rollback may also be a flag on another transaction's commit record at startTs (records.ts).
+    return this.writes(key, TS_MAX, startTs).find((w) => w.write.startTs === startTs || (w.commitTs === startTs && w.write.overlappedRollback === true));
+  }
+
+  /** The write record at exactly (key, ts), if any. */
+  writeAt(key: Uint8Array, ts: bigint): Write | undefined {
+    const v = this.view.get("write", encodeKey(key, ts));
+    return v ? decodeWrite(v) : undefined;
   }
 
   /** The newest write of `key`, whatever its timestamp. */

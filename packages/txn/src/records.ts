@@ -5,7 +5,10 @@
  *   0x01 | kind u8 | startTs u64 | ttlMs u64 | minCommitTs u64 | flags u8 | primary (uvarint len, bytes)
  *   | if flags & ASYNC_COMMIT: secondaries (uvarint count, each uvarint len + bytes)
  * Write (write CF, at encodeKey(key, commitTs); a rollback at encodeKey(key, startTs)), format 1:
- *   0x01 | kind u8 | startTs u64
+ *   0x01 | kind u8 | startTs u64 [| flags u8]
+ *   flags OVERLAPPED_ROLLBACK: a rollback of the transaction that started at this record's commit
+ *   ts landed on this commit record (with async commit and 1PC a commit ts need not come from the
+ *   TSO, so it can equal another transaction's start ts); the record stands for both.
  * Integers are big-endian. A value that does not decode exactly (unknown format or kind, short or
  * trailing bytes) is refused with MvccCodecError: a corrupt record is never read as a default.
  */
@@ -37,7 +40,11 @@ export interface Lock {
 export interface Write {
   kind: WriteKind;
   startTs: bigint;
+  /** This commit record also marks the rollback of the transaction that started at its commit ts. */
+  overlappedRollback?: boolean;
 }
+
+const OVERLAPPED_ROLLBACK = 0x01;
 
 function isKind<T extends Record<string, number>>(kinds: T, v: number): v is T[keyof T] {
   return Object.values(kinds).includes(v);
@@ -91,6 +98,9 @@ class Reader {
     this.off += n;
     return b;
   }
+  atEnd(): boolean {
+    return this.off === this.buf.length;
+  }
   end(): void {
     if (this.off !== this.buf.length) throw new MvccCodecError(`${this.what} record has ${this.buf.length - this.off} trailing bytes`);
   }
@@ -138,7 +148,9 @@ export function decodeLock(value: Uint8Array): Lock {
 
 export function encodeWrite(w: Write): Buffer {
   if (!isKind(WriteKind, w.kind)) throw new MvccCodecError(`unknown write kind ${String(w.kind)}`);
-  return Buffer.concat([Buffer.from([FORMAT, w.kind]), u64(w.startTs, "write start ts")]);
+  const parts = [Buffer.from([FORMAT, w.kind]), u64(w.startTs, "write start ts")];
+  if (w.overlappedRollback) parts.push(Buffer.from([OVERLAPPED_ROLLBACK]));
+  return Buffer.concat(parts);
 }
 
 export function decodeWrite(value: Uint8Array): Write {
@@ -148,16 +160,23 @@ export function decodeWrite(value: Uint8Array): Write {
   const kind = r.u8();
   if (!isKind(WriteKind, kind)) throw new MvccCodecError(`write record has unknown kind ${kind}`);
   const startTs = r.u64();
+  if (r.atEnd()) return { kind, startTs };
+  const flags = r.u8();
+  if (flags !== OVERLAPPED_ROLLBACK) throw new MvccCodecError(`write record has unknown flags ${flags}`);
   r.end();
-  return { kind, startTs };
+  return { kind, startTs, overlappedRollback: true };
 }
 
 /**
  * Whether `lock` blocks a reader at `readTs` (tinykv.md §4.1): only locks at or below the read's
- * timestamp; a reader at TS_MAX (read the latest) is blocked only by a primary's lock.
+ * timestamp; a reader at TS_MAX (read the latest) is blocked only by a primary's lock. A Lock-kind
+ * lock (a key read under the transaction, nothing written) never blocks, nor does a lock whose
+ * transaction cannot commit at or below readTs (its min commit ts is above it).
  */
 export function isLockedFor(lock: Lock, key: Uint8Array, readTs: bigint): boolean {
   if (lock.startTs > readTs) return false;
+  if (lock.kind === LockKind.Lock) return false;
+  if (lock.minCommitTs > readTs) return false;
   if (readTs === TS_MAX) return Buffer.compare(lock.primary, key) === 0;
   return true;
 }

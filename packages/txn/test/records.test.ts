@@ -38,7 +38,10 @@ describe("write records", () => {
   test("refused: unknown kind, short, trailing", () => {
     assert.throws(() => decodeWrite(Buffer.from("0109000000000000002a", "hex")), /unknown kind 9/);
     assert.throws(() => decodeWrite(Buffer.from("0101", "hex")), /truncated/);
-    assert.throws(() => decodeWrite(Buffer.from("0101000000000000002a00", "hex")), /trailing/);
+    assert.throws(() => decodeWrite(Buffer.from("0101000000000000002a00", "hex")), /unknown flags 0/);
+    assert.throws(() => decodeWrite(Buffer.from("0101000000000000002a0100", "hex")), /trailing/);
+    const overlapped = { kind: WriteKind.Put, startTs: 42n, overlappedRollback: true };
+    assert.deepEqual(decodeWrite(encodeWrite(overlapped)), overlapped, "the overlapped-rollback flag round-trips");
   });
 });
 

@@ -55,7 +55,8 @@ export type StreamHookResult = { kind: "failStream"; code: grpc.status; details:
 
 export type StreamHook = (ev: BatchMessageEvent) => StreamHookResult | undefined;
 
-type BatchCase = NonNullable<regionkvpb.BatchCommandsRequest_Request["cmd"]>["$case"];
+/** The raw BatchCommands cases (this fake serves the raw API only). */
+type BatchCase = Extract<NonNullable<regionkvpb.BatchCommandsRequest_Request["cmd"]>["$case"], `raw${string}`>;
 
 /** A request handler of the fake: answers `reply` once (or never, for "hang"). */
 type FakeHandler = (req: never, reply: (err: { code: grpc.status; details: string } | null, res?: unknown) => void) => void;
@@ -382,7 +383,11 @@ export class FakeCluster {
           answer(rid, { status: { code: grpc.status.INVALID_ARGUMENT, message: "no command" }, cmd: undefined });
           return;
         }
-        const handle = handlers[cmd.$case] as (req: unknown, reply: (err: { code: grpc.status; details: string } | null, res?: unknown) => void) => void;
+        if (!cmd.$case.startsWith("raw")) {
+          answer(rid, { status: { code: grpc.status.UNIMPLEMENTED, message: `the fake store serves the raw API only, not ${cmd.$case}` }, cmd: undefined });
+          return;
+        }
+        const handle = handlers[cmd.$case as BatchCase] as (req: unknown, reply: (err: { code: grpc.status; details: string } | null, res?: unknown) => void) => void;
         handle(cmd.value, (err, res) =>
           answer(rid, err ? { status: { code: err.code, message: err.details }, cmd: undefined } : { status: undefined, cmd: { $case: cmd.$case, value: res } as regionkvpb.BatchCommandsResponse_Response["cmd"] }),
         );

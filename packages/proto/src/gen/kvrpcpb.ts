@@ -157,6 +157,12 @@ export interface Context {
     | undefined;
   /** Leader term the client last saw; 0 = unknown (no check). */
   term: bigint;
+  /**
+   * Transactional reads: start timestamps of transactions whose locks this reader may read
+   * past, because their primary's min_commit_ts was pushed above the read timestamp
+   * (KvCheckTxnStatus with caller_start_ts) or they are known to be rolled back.
+   */
+  resolvedLocks: bigint[];
 }
 
 /** A lock another transaction holds, returned when it blocks a request. */
@@ -173,8 +179,15 @@ export interface LockInfo {
   txnSize: bigint;
   /** Kind of the lock (Put, Del, Lock). */
   lockType: Op;
+  /**
+   * The lock belongs to an async-commit transaction: its fate is decided by whether all its
+   * keys were prewritten (KvCheckSecondaryLocks), not by its primary alone.
+   */
+  useAsyncCommit: boolean;
   /** The lock's transaction cannot commit below this timestamp; 0 = no bound. */
   minCommitTs: bigint;
+  /** Async commit, on the primary's lock: every other key of the transaction. */
+  secondaries: Buffer[];
 }
 
 /** Prewrite found a newer commit on a key than the transaction's start timestamp. */
@@ -374,6 +387,21 @@ export interface PrewriteRequest {
   txnSize: bigint;
   /** The transaction may not commit below this; 0 = no bound. */
   minCommitTs: bigint;
+  /**
+   * Async commit: the transaction is committed once every key is prewritten; each lock records
+   * a min_commit_ts above every read this store has served, and the commit timestamp is the
+   * largest of them. The store may decline (min_commit_ts 0 in the response): then commit as 2PC.
+   */
+  useAsyncCommit: boolean;
+  /** Async commit, in the request holding the primary: every other key of the transaction. */
+  secondaries: Buffer[];
+  /**
+   * One-phase commit: all of the transaction's keys are in this request; write commit records
+   * at once, no locks. The store may decline (one_pc_commit_ts 0): then the keys are prewritten.
+   */
+  tryOnePc: boolean;
+  /** Async commit / 1PC: the store declines if the commit timestamp would exceed this; 0 = no bound. */
+  maxCommitTs: bigint;
 }
 
 /** Result of KvPrewrite. */
@@ -384,6 +412,10 @@ export interface PrewriteResponse {
     | undefined;
   /** One error per failed key; empty means every key was prewritten. If non-empty, nothing was written. */
   errors: KeyError[];
+  /** Async commit accepted: the largest min_commit_ts of the locks written; 0 = declined. */
+  minCommitTs: bigint;
+  /** 1PC accepted: the commit timestamp the keys were committed at; 0 = declined (prewritten). */
+  onePcCommitTs: bigint;
 }
 
 /** 2PC phase 2: turn the transaction's locks on `keys` into commit records. */
@@ -504,6 +536,41 @@ export interface ResolveLockResponse {
     | undefined;
   /** Set if resolution failed. */
   error?: KeyError | undefined;
+}
+
+/**
+ * Async commit recovery: report the transaction's locks on `keys`, and for every key that has
+ * neither its lock nor its commit record, write a rollback record so the prewrite can never land.
+ */
+export interface CheckSecondaryLocksRequest {
+  /** Routing. */
+  context?:
+    | Context
+    | undefined;
+  /** Keys of the transaction in this region. */
+  keys: Buffer[];
+  /** The transaction's start timestamp. */
+  startVersion: bigint;
+}
+
+/**
+ * Result of KvCheckSecondaryLocks. If any key was committed, commit_ts says at what (the
+ * transaction is committed); if any key was rolled back (or had to be), locks is empty and
+ * commit_ts 0 (the transaction is rolled back); otherwise every key is locked, listed in locks.
+ */
+export interface CheckSecondaryLocksResponse {
+  /** See the file comment. */
+  regionError?:
+    | Error
+    | undefined;
+  /** Set on failure. */
+  error?:
+    | KeyError
+    | undefined;
+  /** The transaction's locks, when every key is locked. */
+  locks: LockInfo[];
+  /** The commit timestamp if some key is committed; else 0. */
+  commitTs: bigint;
 }
 
 /** Extend the TTL of a live transaction's primary lock. */
@@ -821,7 +888,7 @@ export interface RawCASResponse {
 }
 
 function createBaseContext(): Context {
-  return { regionId: 0n, regionEpoch: undefined, peer: undefined, term: 0n };
+  return { regionId: 0n, regionEpoch: undefined, peer: undefined, term: 0n, resolvedLocks: [] };
 }
 
 export const Context: MessageFns<Context> = {
@@ -843,6 +910,16 @@ export const Context: MessageFns<Context> = {
         throw new globalThis.Error("value provided for field message.term of type uint64 too large");
       }
       writer.uint32(40).uint64(message.term);
+    }
+    if (message.resolvedLocks.length !== 0) {
+      writer.uint32(106).fork();
+      for (const v of message.resolvedLocks) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field resolvedLocks of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -892,6 +969,24 @@ export const Context: MessageFns<Context> = {
             message.term = reader.uint64() as bigint;
             continue;
           }
+          case 13: {
+            if (tag === 104) {
+              message.resolvedLocks.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 106) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.resolvedLocks.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -918,6 +1013,11 @@ export const Context: MessageFns<Context> = {
         : undefined,
       peer: isSet(object.peer) ? Peer.fromJSON(object.peer) : undefined,
       term: isSet(object.term) ? BigInt(object.term) : 0n,
+      resolvedLocks: globalThis.Array.isArray(object?.resolvedLocks)
+        ? object.resolvedLocks.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.resolved_locks)
+        ? object.resolved_locks.map((e: any) => BigInt(e))
+        : [],
     };
   },
 
@@ -935,6 +1035,9 @@ export const Context: MessageFns<Context> = {
     if (message.term !== 0n) {
       obj.term = message.term.toString();
     }
+    if (message.resolvedLocks?.length) {
+      obj.resolvedLocks = message.resolvedLocks.map((e) => e.toString());
+    }
     return obj;
   },
 
@@ -949,6 +1052,7 @@ export const Context: MessageFns<Context> = {
       : undefined;
     message.peer = (object.peer !== undefined && object.peer !== null) ? Peer.fromPartial(object.peer) : undefined;
     message.term = (object.term !== undefined && object.term !== null) ? BigInt(object.term) : 0n;
+    message.resolvedLocks = object.resolvedLocks?.map((e) => BigInt(e)) || [];
     return message;
   },
 };
@@ -961,7 +1065,9 @@ function createBaseLockInfo(): LockInfo {
     lockTtl: 0n,
     txnSize: 0n,
     lockType: 0,
+    useAsyncCommit: false,
     minCommitTs: 0n,
+    secondaries: [],
   };
 }
 
@@ -994,11 +1100,17 @@ export const LockInfo: MessageFns<LockInfo> = {
     if (message.lockType !== 0) {
       writer.uint32(48).int32(message.lockType);
     }
+    if (message.useAsyncCommit !== false) {
+      writer.uint32(64).bool(message.useAsyncCommit);
+    }
     if (message.minCommitTs !== 0n) {
       if (BigInt.asUintN(64, message.minCommitTs) !== message.minCommitTs) {
         throw new globalThis.Error("value provided for field message.minCommitTs of type uint64 too large");
       }
       writer.uint32(72).uint64(message.minCommitTs);
+    }
+    for (const v of message.secondaries) {
+      writer.uint32(82).bytes(v!);
     }
     return writer;
   },
@@ -1064,12 +1176,28 @@ export const LockInfo: MessageFns<LockInfo> = {
             message.lockType = reader.int32() as any;
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.useAsyncCommit = reader.bool();
+            continue;
+          }
           case 9: {
             if (tag !== 72) {
               break;
             }
 
             message.minCommitTs = reader.uint64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.secondaries.push(Buffer.from(reader.bytes()));
             continue;
           }
         }
@@ -1104,11 +1232,19 @@ export const LockInfo: MessageFns<LockInfo> = {
         : isSet(object.lock_type)
         ? opFromJSON(object.lock_type)
         : 0,
+      useAsyncCommit: isSet(object.useAsyncCommit)
+        ? globalThis.Boolean(object.useAsyncCommit)
+        : isSet(object.use_async_commit)
+        ? globalThis.Boolean(object.use_async_commit)
+        : false,
       minCommitTs: isSet(object.minCommitTs)
         ? BigInt(object.minCommitTs)
         : isSet(object.min_commit_ts)
         ? BigInt(object.min_commit_ts)
         : 0n,
+      secondaries: globalThis.Array.isArray(object?.secondaries)
+        ? object.secondaries.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
     };
   },
 
@@ -1132,8 +1268,14 @@ export const LockInfo: MessageFns<LockInfo> = {
     if (message.lockType !== 0) {
       obj.lockType = opToJSON(message.lockType);
     }
+    if (message.useAsyncCommit !== false) {
+      obj.useAsyncCommit = message.useAsyncCommit;
+    }
     if (message.minCommitTs !== 0n) {
       obj.minCommitTs = message.minCommitTs.toString();
+    }
+    if (message.secondaries?.length) {
+      obj.secondaries = message.secondaries.map((e) => base64FromBytes(e));
     }
     return obj;
   },
@@ -1151,9 +1293,11 @@ export const LockInfo: MessageFns<LockInfo> = {
     message.lockTtl = (object.lockTtl !== undefined && object.lockTtl !== null) ? BigInt(object.lockTtl) : 0n;
     message.txnSize = (object.txnSize !== undefined && object.txnSize !== null) ? BigInt(object.txnSize) : 0n;
     message.lockType = object.lockType ?? 0;
+    message.useAsyncCommit = object.useAsyncCommit ?? false;
     message.minCommitTs = (object.minCommitTs !== undefined && object.minCommitTs !== null)
       ? BigInt(object.minCommitTs)
       : 0n;
+    message.secondaries = object.secondaries?.map((e) => e) || [];
     return message;
   },
 };
@@ -2747,6 +2891,10 @@ function createBasePrewriteRequest(): PrewriteRequest {
     lockTtl: 0n,
     txnSize: 0n,
     minCommitTs: 0n,
+    useAsyncCommit: false,
+    secondaries: [],
+    tryOnePc: false,
+    maxCommitTs: 0n,
   };
 }
 
@@ -2784,6 +2932,21 @@ export const PrewriteRequest: MessageFns<PrewriteRequest> = {
         throw new globalThis.Error("value provided for field message.minCommitTs of type uint64 too large");
       }
       writer.uint32(80).uint64(message.minCommitTs);
+    }
+    if (message.useAsyncCommit !== false) {
+      writer.uint32(88).bool(message.useAsyncCommit);
+    }
+    for (const v of message.secondaries) {
+      writer.uint32(98).bytes(v!);
+    }
+    if (message.tryOnePc !== false) {
+      writer.uint32(104).bool(message.tryOnePc);
+    }
+    if (message.maxCommitTs !== 0n) {
+      if (BigInt.asUintN(64, message.maxCommitTs) !== message.maxCommitTs) {
+        throw new globalThis.Error("value provided for field message.maxCommitTs of type uint64 too large");
+      }
+      writer.uint32(112).uint64(message.maxCommitTs);
     }
     return writer;
   },
@@ -2857,6 +3020,38 @@ export const PrewriteRequest: MessageFns<PrewriteRequest> = {
             message.minCommitTs = reader.uint64() as bigint;
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.useAsyncCommit = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.secondaries.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.tryOnePc = reader.bool();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.maxCommitTs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2892,6 +3087,24 @@ export const PrewriteRequest: MessageFns<PrewriteRequest> = {
         : isSet(object.min_commit_ts)
         ? BigInt(object.min_commit_ts)
         : 0n,
+      useAsyncCommit: isSet(object.useAsyncCommit)
+        ? globalThis.Boolean(object.useAsyncCommit)
+        : isSet(object.use_async_commit)
+        ? globalThis.Boolean(object.use_async_commit)
+        : false,
+      secondaries: globalThis.Array.isArray(object?.secondaries)
+        ? object.secondaries.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
+      tryOnePc: isSet(object.tryOnePc)
+        ? globalThis.Boolean(object.tryOnePc)
+        : isSet(object.try_one_pc)
+        ? globalThis.Boolean(object.try_one_pc)
+        : false,
+      maxCommitTs: isSet(object.maxCommitTs)
+        ? BigInt(object.maxCommitTs)
+        : isSet(object.max_commit_ts)
+        ? BigInt(object.max_commit_ts)
+        : 0n,
     };
   },
 
@@ -2918,6 +3131,18 @@ export const PrewriteRequest: MessageFns<PrewriteRequest> = {
     if (message.minCommitTs !== 0n) {
       obj.minCommitTs = message.minCommitTs.toString();
     }
+    if (message.useAsyncCommit !== false) {
+      obj.useAsyncCommit = message.useAsyncCommit;
+    }
+    if (message.secondaries?.length) {
+      obj.secondaries = message.secondaries.map((e) => base64FromBytes(e));
+    }
+    if (message.tryOnePc !== false) {
+      obj.tryOnePc = message.tryOnePc;
+    }
+    if (message.maxCommitTs !== 0n) {
+      obj.maxCommitTs = message.maxCommitTs.toString();
+    }
     return obj;
   },
 
@@ -2939,12 +3164,18 @@ export const PrewriteRequest: MessageFns<PrewriteRequest> = {
     message.minCommitTs = (object.minCommitTs !== undefined && object.minCommitTs !== null)
       ? BigInt(object.minCommitTs)
       : 0n;
+    message.useAsyncCommit = object.useAsyncCommit ?? false;
+    message.secondaries = object.secondaries?.map((e) => e) || [];
+    message.tryOnePc = object.tryOnePc ?? false;
+    message.maxCommitTs = (object.maxCommitTs !== undefined && object.maxCommitTs !== null)
+      ? BigInt(object.maxCommitTs)
+      : 0n;
     return message;
   },
 };
 
 function createBasePrewriteResponse(): PrewriteResponse {
-  return { regionError: undefined, errors: [] };
+  return { regionError: undefined, errors: [], minCommitTs: 0n, onePcCommitTs: 0n };
 }
 
 export const PrewriteResponse: MessageFns<PrewriteResponse> = {
@@ -2954,6 +3185,18 @@ export const PrewriteResponse: MessageFns<PrewriteResponse> = {
     }
     for (const v of message.errors) {
       KeyError.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.minCommitTs !== 0n) {
+      if (BigInt.asUintN(64, message.minCommitTs) !== message.minCommitTs) {
+        throw new globalThis.Error("value provided for field message.minCommitTs of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.minCommitTs);
+    }
+    if (message.onePcCommitTs !== 0n) {
+      if (BigInt.asUintN(64, message.onePcCommitTs) !== message.onePcCommitTs) {
+        throw new globalThis.Error("value provided for field message.onePcCommitTs of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.onePcCommitTs);
     }
     return writer;
   },
@@ -2987,6 +3230,22 @@ export const PrewriteResponse: MessageFns<PrewriteResponse> = {
             message.errors.push(KeyError.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.minCommitTs = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.onePcCommitTs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3007,6 +3266,16 @@ export const PrewriteResponse: MessageFns<PrewriteResponse> = {
         ? Error.fromJSON(object.region_error)
         : undefined,
       errors: globalThis.Array.isArray(object?.errors) ? object.errors.map((e: any) => KeyError.fromJSON(e)) : [],
+      minCommitTs: isSet(object.minCommitTs)
+        ? BigInt(object.minCommitTs)
+        : isSet(object.min_commit_ts)
+        ? BigInt(object.min_commit_ts)
+        : 0n,
+      onePcCommitTs: isSet(object.onePcCommitTs)
+        ? BigInt(object.onePcCommitTs)
+        : isSet(object.one_pc_commit_ts)
+        ? BigInt(object.one_pc_commit_ts)
+        : 0n,
     };
   },
 
@@ -3017,6 +3286,12 @@ export const PrewriteResponse: MessageFns<PrewriteResponse> = {
     }
     if (message.errors?.length) {
       obj.errors = message.errors.map((e) => KeyError.toJSON(e));
+    }
+    if (message.minCommitTs !== 0n) {
+      obj.minCommitTs = message.minCommitTs.toString();
+    }
+    if (message.onePcCommitTs !== 0n) {
+      obj.onePcCommitTs = message.onePcCommitTs.toString();
     }
     return obj;
   },
@@ -3030,6 +3305,12 @@ export const PrewriteResponse: MessageFns<PrewriteResponse> = {
       ? Error.fromPartial(object.regionError)
       : undefined;
     message.errors = object.errors?.map((e) => KeyError.fromPartial(e)) || [];
+    message.minCommitTs = (object.minCommitTs !== undefined && object.minCommitTs !== null)
+      ? BigInt(object.minCommitTs)
+      : 0n;
+    message.onePcCommitTs = (object.onePcCommitTs !== undefined && object.onePcCommitTs !== null)
+      ? BigInt(object.onePcCommitTs)
+      : 0n;
     return message;
   },
 };
@@ -4055,6 +4336,250 @@ export const ResolveLockResponse: MessageFns<ResolveLockResponse> = {
     message.error = (object.error !== undefined && object.error !== null)
       ? KeyError.fromPartial(object.error)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseCheckSecondaryLocksRequest(): CheckSecondaryLocksRequest {
+  return { context: undefined, keys: [], startVersion: 0n };
+}
+
+export const CheckSecondaryLocksRequest: MessageFns<CheckSecondaryLocksRequest> = {
+  encode(message: CheckSecondaryLocksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.context !== undefined) {
+      Context.encode(message.context, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.keys) {
+      writer.uint32(18).bytes(v!);
+    }
+    if (message.startVersion !== 0n) {
+      if (BigInt.asUintN(64, message.startVersion) !== message.startVersion) {
+        throw new globalThis.Error("value provided for field message.startVersion of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.startVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckSecondaryLocksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckSecondaryLocksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.context = Context.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keys.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.startVersion = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckSecondaryLocksRequest {
+    return {
+      context: isSet(object.context) ? Context.fromJSON(object.context) : undefined,
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => Buffer.from(bytesFromBase64(e))) : [],
+      startVersion: isSet(object.startVersion)
+        ? BigInt(object.startVersion)
+        : isSet(object.start_version)
+        ? BigInt(object.start_version)
+        : 0n,
+    };
+  },
+
+  toJSON(message: CheckSecondaryLocksRequest): unknown {
+    const obj: any = {};
+    if (message.context !== undefined) {
+      obj.context = Context.toJSON(message.context);
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => base64FromBytes(e));
+    }
+    if (message.startVersion !== 0n) {
+      obj.startVersion = message.startVersion.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CheckSecondaryLocksRequest>): CheckSecondaryLocksRequest {
+    return CheckSecondaryLocksRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CheckSecondaryLocksRequest>): CheckSecondaryLocksRequest {
+    const message = createBaseCheckSecondaryLocksRequest();
+    message.context = (object.context !== undefined && object.context !== null)
+      ? Context.fromPartial(object.context)
+      : undefined;
+    message.keys = object.keys?.map((e) => e) || [];
+    message.startVersion = (object.startVersion !== undefined && object.startVersion !== null)
+      ? BigInt(object.startVersion)
+      : 0n;
+    return message;
+  },
+};
+
+function createBaseCheckSecondaryLocksResponse(): CheckSecondaryLocksResponse {
+  return { regionError: undefined, error: undefined, locks: [], commitTs: 0n };
+}
+
+export const CheckSecondaryLocksResponse: MessageFns<CheckSecondaryLocksResponse> = {
+  encode(message: CheckSecondaryLocksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.regionError !== undefined) {
+      Error.encode(message.regionError, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      KeyError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.locks) {
+      LockInfo.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.commitTs !== 0n) {
+      if (BigInt.asUintN(64, message.commitTs) !== message.commitTs) {
+        throw new globalThis.Error("value provided for field message.commitTs of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.commitTs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckSecondaryLocksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckSecondaryLocksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.regionError = Error.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = KeyError.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.locks.push(LockInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.commitTs = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckSecondaryLocksResponse {
+    return {
+      regionError: isSet(object.regionError)
+        ? Error.fromJSON(object.regionError)
+        : isSet(object.region_error)
+        ? Error.fromJSON(object.region_error)
+        : undefined,
+      error: isSet(object.error) ? KeyError.fromJSON(object.error) : undefined,
+      locks: globalThis.Array.isArray(object?.locks) ? object.locks.map((e: any) => LockInfo.fromJSON(e)) : [],
+      commitTs: isSet(object.commitTs)
+        ? BigInt(object.commitTs)
+        : isSet(object.commit_ts)
+        ? BigInt(object.commit_ts)
+        : 0n,
+    };
+  },
+
+  toJSON(message: CheckSecondaryLocksResponse): unknown {
+    const obj: any = {};
+    if (message.regionError !== undefined) {
+      obj.regionError = Error.toJSON(message.regionError);
+    }
+    if (message.error !== undefined) {
+      obj.error = KeyError.toJSON(message.error);
+    }
+    if (message.locks?.length) {
+      obj.locks = message.locks.map((e) => LockInfo.toJSON(e));
+    }
+    if (message.commitTs !== 0n) {
+      obj.commitTs = message.commitTs.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CheckSecondaryLocksResponse>): CheckSecondaryLocksResponse {
+    return CheckSecondaryLocksResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CheckSecondaryLocksResponse>): CheckSecondaryLocksResponse {
+    const message = createBaseCheckSecondaryLocksResponse();
+    message.regionError = (object.regionError !== undefined && object.regionError !== null)
+      ? Error.fromPartial(object.regionError)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? KeyError.fromPartial(object.error)
+      : undefined;
+    message.locks = object.locks?.map((e) => LockInfo.fromPartial(e)) || [];
+    message.commitTs = (object.commitTs !== undefined && object.commitTs !== null) ? BigInt(object.commitTs) : 0n;
     return message;
   },
 };

@@ -27,6 +27,8 @@ import {
   BatchGetResponse,
   BatchRollbackRequest,
   BatchRollbackResponse,
+  CheckSecondaryLocksRequest,
+  CheckSecondaryLocksResponse,
   CheckTxnStatusRequest,
   CheckTxnStatusResponse,
   CommitRequest,
@@ -94,13 +96,44 @@ export interface BatchCommandsRequest_Request {
    * store's proposal timeout. Capped by the proposal timeout, as a unary call's deadline is.
    */
   timeoutMs: number;
-  /**
-   * The command. Unset, or a command this store does not know, is answered INVALID_ARGUMENT.
-   * Numbers 2..19 are kept for the transactional commands (KvGet, KvScan, KvBatchGet,
-   * KvPrewrite, KvCommit, KvBatchRollback, KvCheckTxnStatus, KvResolveLock, KvTxnHeartBeat,
-   * KvScanLock, KvGC), which arrive with the Percolator API.
-   */
+  /** The command. Unset, or a command this store does not know, is answered INVALID_ARGUMENT. */
   cmd?:
+    | //
+    /** As KvGet. */
+    { $case: "get"; value: GetRequest }
+    | //
+    /** As KvScan. */
+    { $case: "scan"; value: ScanRequest }
+    | //
+    /** As KvPrewrite. */
+    { $case: "prewrite"; value: PrewriteRequest }
+    | //
+    /** As KvCommit. */
+    { $case: "commit"; value: CommitRequest }
+    | //
+    /** As KvBatchGet. */
+    { $case: "batchGet"; value: BatchGetRequest }
+    | //
+    /** As KvBatchRollback. */
+    { $case: "batchRollback"; value: BatchRollbackRequest }
+    | //
+    /** As KvScanLock. */
+    { $case: "scanLock"; value: ScanLockRequest }
+    | //
+    /** As KvResolveLock. */
+    { $case: "resolveLock"; value: ResolveLockRequest }
+    | //
+    /** As KvGC. */
+    { $case: "gc"; value: GCRequest }
+    | //
+    /** As KvCheckTxnStatus. */
+    { $case: "checkTxnStatus"; value: CheckTxnStatusRequest }
+    | //
+    /** As KvTxnHeartBeat. */
+    { $case: "txnHeartBeat"; value: TxnHeartBeatRequest }
+    | //
+    /** As KvCheckSecondaryLocks. */
+    { $case: "checkSecondaryLocks"; value: CheckSecondaryLocksRequest }
     | //
     /** As RawGet. */
     { $case: "rawGet"; value: RawGetRequest }
@@ -158,6 +191,42 @@ export interface BatchCommandsResponse_Response {
     | undefined;
   /** The response, of the request's kind (numbered as in Request.cmd). */
   cmd?:
+    | //
+    /** Of KvGet. */
+    { $case: "get"; value: GetResponse }
+    | //
+    /** Of KvScan. */
+    { $case: "scan"; value: ScanResponse }
+    | //
+    /** Of KvPrewrite. */
+    { $case: "prewrite"; value: PrewriteResponse }
+    | //
+    /** Of KvCommit. */
+    { $case: "commit"; value: CommitResponse }
+    | //
+    /** Of KvBatchGet. */
+    { $case: "batchGet"; value: BatchGetResponse }
+    | //
+    /** Of KvBatchRollback. */
+    { $case: "batchRollback"; value: BatchRollbackResponse }
+    | //
+    /** Of KvScanLock. */
+    { $case: "scanLock"; value: ScanLockResponse }
+    | //
+    /** Of KvResolveLock. */
+    { $case: "resolveLock"; value: ResolveLockResponse }
+    | //
+    /** Of KvGC. */
+    { $case: "gc"; value: GCResponse }
+    | //
+    /** Of KvCheckTxnStatus. */
+    { $case: "checkTxnStatus"; value: CheckTxnStatusResponse }
+    | //
+    /** Of KvTxnHeartBeat. */
+    { $case: "txnHeartBeat"; value: TxnHeartBeatResponse }
+    | //
+    /** Of KvCheckSecondaryLocks. */
+    { $case: "checkSecondaryLocks"; value: CheckSecondaryLocksResponse }
     | //
     /** Of RawGet. */
     { $case: "rawGet"; value: RawGetResponse }
@@ -306,6 +375,42 @@ export const BatchCommandsRequest_Request: MessageFns<BatchCommandsRequest_Reque
       writer.uint32(8).uint32(message.timeoutMs);
     }
     switch (message.cmd?.$case) {
+      case "get":
+        GetRequest.encode(message.cmd.value, writer.uint32(18).fork()).join();
+        break;
+      case "scan":
+        ScanRequest.encode(message.cmd.value, writer.uint32(26).fork()).join();
+        break;
+      case "prewrite":
+        PrewriteRequest.encode(message.cmd.value, writer.uint32(34).fork()).join();
+        break;
+      case "commit":
+        CommitRequest.encode(message.cmd.value, writer.uint32(42).fork()).join();
+        break;
+      case "batchGet":
+        BatchGetRequest.encode(message.cmd.value, writer.uint32(66).fork()).join();
+        break;
+      case "batchRollback":
+        BatchRollbackRequest.encode(message.cmd.value, writer.uint32(74).fork()).join();
+        break;
+      case "scanLock":
+        ScanLockRequest.encode(message.cmd.value, writer.uint32(82).fork()).join();
+        break;
+      case "resolveLock":
+        ResolveLockRequest.encode(message.cmd.value, writer.uint32(90).fork()).join();
+        break;
+      case "gc":
+        GCRequest.encode(message.cmd.value, writer.uint32(98).fork()).join();
+        break;
+      case "checkTxnStatus":
+        CheckTxnStatusRequest.encode(message.cmd.value, writer.uint32(106).fork()).join();
+        break;
+      case "txnHeartBeat":
+        TxnHeartBeatRequest.encode(message.cmd.value, writer.uint32(114).fork()).join();
+        break;
+      case "checkSecondaryLocks":
+        CheckSecondaryLocksRequest.encode(message.cmd.value, writer.uint32(122).fork()).join();
+        break;
       case "rawGet":
         RawGetRequest.encode(message.cmd.value, writer.uint32(162).fork()).join();
         break;
@@ -356,6 +461,105 @@ export const BatchCommandsRequest_Request: MessageFns<BatchCommandsRequest_Reque
             }
 
             message.timeoutMs = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cmd = { $case: "get", value: GetRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cmd = { $case: "scan", value: ScanRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cmd = { $case: "prewrite", value: PrewriteRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cmd = { $case: "commit", value: CommitRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.cmd = { $case: "batchGet", value: BatchGetRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.cmd = { $case: "batchRollback", value: BatchRollbackRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.cmd = { $case: "scanLock", value: ScanLockRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.cmd = { $case: "resolveLock", value: ResolveLockRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.cmd = { $case: "gc", value: GCRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.cmd = { $case: "checkTxnStatus", value: CheckTxnStatusRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.cmd = { $case: "txnHeartBeat", value: TxnHeartBeatRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.cmd = {
+              $case: "checkSecondaryLocks",
+              value: CheckSecondaryLocksRequest.decode(reader, reader.uint32()),
+            };
             continue;
           }
           case 20: {
@@ -449,7 +653,45 @@ export const BatchCommandsRequest_Request: MessageFns<BatchCommandsRequest_Reque
         : isSet(object.timeout_ms)
         ? globalThis.Number(object.timeout_ms)
         : 0,
-      cmd: isSet(object.rawGet)
+      cmd: isSet(object.get)
+        ? { $case: "get", value: GetRequest.fromJSON(object.get) }
+        : isSet(object.scan)
+        ? { $case: "scan", value: ScanRequest.fromJSON(object.scan) }
+        : isSet(object.prewrite)
+        ? { $case: "prewrite", value: PrewriteRequest.fromJSON(object.prewrite) }
+        : isSet(object.commit)
+        ? { $case: "commit", value: CommitRequest.fromJSON(object.commit) }
+        : isSet(object.batchGet)
+        ? { $case: "batchGet", value: BatchGetRequest.fromJSON(object.batchGet) }
+        : isSet(object.batch_get)
+        ? { $case: "batchGet", value: BatchGetRequest.fromJSON(object.batch_get) }
+        : isSet(object.batchRollback)
+        ? { $case: "batchRollback", value: BatchRollbackRequest.fromJSON(object.batchRollback) }
+        : isSet(object.batch_rollback)
+        ? { $case: "batchRollback", value: BatchRollbackRequest.fromJSON(object.batch_rollback) }
+        : isSet(object.scanLock)
+        ? { $case: "scanLock", value: ScanLockRequest.fromJSON(object.scanLock) }
+        : isSet(object.scan_lock)
+        ? { $case: "scanLock", value: ScanLockRequest.fromJSON(object.scan_lock) }
+        : isSet(object.resolveLock)
+        ? { $case: "resolveLock", value: ResolveLockRequest.fromJSON(object.resolveLock) }
+        : isSet(object.resolve_lock)
+        ? { $case: "resolveLock", value: ResolveLockRequest.fromJSON(object.resolve_lock) }
+        : isSet(object.gc)
+        ? { $case: "gc", value: GCRequest.fromJSON(object.gc) }
+        : isSet(object.checkTxnStatus)
+        ? { $case: "checkTxnStatus", value: CheckTxnStatusRequest.fromJSON(object.checkTxnStatus) }
+        : isSet(object.check_txn_status)
+        ? { $case: "checkTxnStatus", value: CheckTxnStatusRequest.fromJSON(object.check_txn_status) }
+        : isSet(object.txnHeartBeat)
+        ? { $case: "txnHeartBeat", value: TxnHeartBeatRequest.fromJSON(object.txnHeartBeat) }
+        : isSet(object.txn_heart_beat)
+        ? { $case: "txnHeartBeat", value: TxnHeartBeatRequest.fromJSON(object.txn_heart_beat) }
+        : isSet(object.checkSecondaryLocks)
+        ? { $case: "checkSecondaryLocks", value: CheckSecondaryLocksRequest.fromJSON(object.checkSecondaryLocks) }
+        : isSet(object.check_secondary_locks)
+        ? { $case: "checkSecondaryLocks", value: CheckSecondaryLocksRequest.fromJSON(object.check_secondary_locks) }
+        : isSet(object.rawGet)
         ? { $case: "rawGet", value: RawGetRequest.fromJSON(object.rawGet) }
         : isSet(object.raw_get)
         ? { $case: "rawGet", value: RawGetRequest.fromJSON(object.raw_get) }
@@ -494,7 +736,31 @@ export const BatchCommandsRequest_Request: MessageFns<BatchCommandsRequest_Reque
     if (message.timeoutMs !== 0) {
       obj.timeoutMs = Math.round(message.timeoutMs);
     }
-    if (message.cmd?.$case === "rawGet") {
+    if (message.cmd?.$case === "get") {
+      obj.get = GetRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "scan") {
+      obj.scan = ScanRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "prewrite") {
+      obj.prewrite = PrewriteRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "commit") {
+      obj.commit = CommitRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "batchGet") {
+      obj.batchGet = BatchGetRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "batchRollback") {
+      obj.batchRollback = BatchRollbackRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "scanLock") {
+      obj.scanLock = ScanLockRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "resolveLock") {
+      obj.resolveLock = ResolveLockRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "gc") {
+      obj.gc = GCRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "checkTxnStatus") {
+      obj.checkTxnStatus = CheckTxnStatusRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "txnHeartBeat") {
+      obj.txnHeartBeat = TxnHeartBeatRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "checkSecondaryLocks") {
+      obj.checkSecondaryLocks = CheckSecondaryLocksRequest.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawGet") {
       obj.rawGet = RawGetRequest.toJSON(message.cmd.value);
     } else if (message.cmd?.$case === "rawBatchGet") {
       obj.rawBatchGet = RawBatchGetRequest.toJSON(message.cmd.value);
@@ -523,6 +789,81 @@ export const BatchCommandsRequest_Request: MessageFns<BatchCommandsRequest_Reque
     const message = createBaseBatchCommandsRequest_Request();
     message.timeoutMs = object.timeoutMs ?? 0;
     switch (object.cmd?.$case) {
+      case "get": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "get", value: GetRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "scan": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "scan", value: ScanRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "prewrite": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "prewrite", value: PrewriteRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "commit": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "commit", value: CommitRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "batchGet": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "batchGet", value: BatchGetRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "batchRollback": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "batchRollback", value: BatchRollbackRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "scanLock": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "scanLock", value: ScanLockRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "resolveLock": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "resolveLock", value: ResolveLockRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "gc": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "gc", value: GCRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "checkTxnStatus": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "checkTxnStatus", value: CheckTxnStatusRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "txnHeartBeat": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "txnHeartBeat", value: TxnHeartBeatRequest.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "checkSecondaryLocks": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = {
+            $case: "checkSecondaryLocks",
+            value: CheckSecondaryLocksRequest.fromPartial(object.cmd.value),
+          };
+        }
+        break;
+      }
       case "rawGet": {
         if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
           message.cmd = { $case: "rawGet", value: RawGetRequest.fromPartial(object.cmd.value) };
@@ -785,6 +1126,42 @@ export const BatchCommandsResponse_Response: MessageFns<BatchCommandsResponse_Re
       BatchCommandsResponse_Status.encode(message.status, writer.uint32(10).fork()).join();
     }
     switch (message.cmd?.$case) {
+      case "get":
+        GetResponse.encode(message.cmd.value, writer.uint32(18).fork()).join();
+        break;
+      case "scan":
+        ScanResponse.encode(message.cmd.value, writer.uint32(26).fork()).join();
+        break;
+      case "prewrite":
+        PrewriteResponse.encode(message.cmd.value, writer.uint32(34).fork()).join();
+        break;
+      case "commit":
+        CommitResponse.encode(message.cmd.value, writer.uint32(42).fork()).join();
+        break;
+      case "batchGet":
+        BatchGetResponse.encode(message.cmd.value, writer.uint32(66).fork()).join();
+        break;
+      case "batchRollback":
+        BatchRollbackResponse.encode(message.cmd.value, writer.uint32(74).fork()).join();
+        break;
+      case "scanLock":
+        ScanLockResponse.encode(message.cmd.value, writer.uint32(82).fork()).join();
+        break;
+      case "resolveLock":
+        ResolveLockResponse.encode(message.cmd.value, writer.uint32(90).fork()).join();
+        break;
+      case "gc":
+        GCResponse.encode(message.cmd.value, writer.uint32(98).fork()).join();
+        break;
+      case "checkTxnStatus":
+        CheckTxnStatusResponse.encode(message.cmd.value, writer.uint32(106).fork()).join();
+        break;
+      case "txnHeartBeat":
+        TxnHeartBeatResponse.encode(message.cmd.value, writer.uint32(114).fork()).join();
+        break;
+      case "checkSecondaryLocks":
+        CheckSecondaryLocksResponse.encode(message.cmd.value, writer.uint32(122).fork()).join();
+        break;
       case "rawGet":
         RawGetResponse.encode(message.cmd.value, writer.uint32(162).fork()).join();
         break;
@@ -835,6 +1212,105 @@ export const BatchCommandsResponse_Response: MessageFns<BatchCommandsResponse_Re
             }
 
             message.status = BatchCommandsResponse_Status.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cmd = { $case: "get", value: GetResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cmd = { $case: "scan", value: ScanResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cmd = { $case: "prewrite", value: PrewriteResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cmd = { $case: "commit", value: CommitResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.cmd = { $case: "batchGet", value: BatchGetResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.cmd = { $case: "batchRollback", value: BatchRollbackResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.cmd = { $case: "scanLock", value: ScanLockResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.cmd = { $case: "resolveLock", value: ResolveLockResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.cmd = { $case: "gc", value: GCResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.cmd = { $case: "checkTxnStatus", value: CheckTxnStatusResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.cmd = { $case: "txnHeartBeat", value: TxnHeartBeatResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.cmd = {
+              $case: "checkSecondaryLocks",
+              value: CheckSecondaryLocksResponse.decode(reader, reader.uint32()),
+            };
             continue;
           }
           case 20: {
@@ -924,7 +1400,45 @@ export const BatchCommandsResponse_Response: MessageFns<BatchCommandsResponse_Re
   fromJSON(object: any): BatchCommandsResponse_Response {
     return {
       status: isSet(object.status) ? BatchCommandsResponse_Status.fromJSON(object.status) : undefined,
-      cmd: isSet(object.rawGet)
+      cmd: isSet(object.get)
+        ? { $case: "get", value: GetResponse.fromJSON(object.get) }
+        : isSet(object.scan)
+        ? { $case: "scan", value: ScanResponse.fromJSON(object.scan) }
+        : isSet(object.prewrite)
+        ? { $case: "prewrite", value: PrewriteResponse.fromJSON(object.prewrite) }
+        : isSet(object.commit)
+        ? { $case: "commit", value: CommitResponse.fromJSON(object.commit) }
+        : isSet(object.batchGet)
+        ? { $case: "batchGet", value: BatchGetResponse.fromJSON(object.batchGet) }
+        : isSet(object.batch_get)
+        ? { $case: "batchGet", value: BatchGetResponse.fromJSON(object.batch_get) }
+        : isSet(object.batchRollback)
+        ? { $case: "batchRollback", value: BatchRollbackResponse.fromJSON(object.batchRollback) }
+        : isSet(object.batch_rollback)
+        ? { $case: "batchRollback", value: BatchRollbackResponse.fromJSON(object.batch_rollback) }
+        : isSet(object.scanLock)
+        ? { $case: "scanLock", value: ScanLockResponse.fromJSON(object.scanLock) }
+        : isSet(object.scan_lock)
+        ? { $case: "scanLock", value: ScanLockResponse.fromJSON(object.scan_lock) }
+        : isSet(object.resolveLock)
+        ? { $case: "resolveLock", value: ResolveLockResponse.fromJSON(object.resolveLock) }
+        : isSet(object.resolve_lock)
+        ? { $case: "resolveLock", value: ResolveLockResponse.fromJSON(object.resolve_lock) }
+        : isSet(object.gc)
+        ? { $case: "gc", value: GCResponse.fromJSON(object.gc) }
+        : isSet(object.checkTxnStatus)
+        ? { $case: "checkTxnStatus", value: CheckTxnStatusResponse.fromJSON(object.checkTxnStatus) }
+        : isSet(object.check_txn_status)
+        ? { $case: "checkTxnStatus", value: CheckTxnStatusResponse.fromJSON(object.check_txn_status) }
+        : isSet(object.txnHeartBeat)
+        ? { $case: "txnHeartBeat", value: TxnHeartBeatResponse.fromJSON(object.txnHeartBeat) }
+        : isSet(object.txn_heart_beat)
+        ? { $case: "txnHeartBeat", value: TxnHeartBeatResponse.fromJSON(object.txn_heart_beat) }
+        : isSet(object.checkSecondaryLocks)
+        ? { $case: "checkSecondaryLocks", value: CheckSecondaryLocksResponse.fromJSON(object.checkSecondaryLocks) }
+        : isSet(object.check_secondary_locks)
+        ? { $case: "checkSecondaryLocks", value: CheckSecondaryLocksResponse.fromJSON(object.check_secondary_locks) }
+        : isSet(object.rawGet)
         ? { $case: "rawGet", value: RawGetResponse.fromJSON(object.rawGet) }
         : isSet(object.raw_get)
         ? { $case: "rawGet", value: RawGetResponse.fromJSON(object.raw_get) }
@@ -969,7 +1483,31 @@ export const BatchCommandsResponse_Response: MessageFns<BatchCommandsResponse_Re
     if (message.status !== undefined) {
       obj.status = BatchCommandsResponse_Status.toJSON(message.status);
     }
-    if (message.cmd?.$case === "rawGet") {
+    if (message.cmd?.$case === "get") {
+      obj.get = GetResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "scan") {
+      obj.scan = ScanResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "prewrite") {
+      obj.prewrite = PrewriteResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "commit") {
+      obj.commit = CommitResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "batchGet") {
+      obj.batchGet = BatchGetResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "batchRollback") {
+      obj.batchRollback = BatchRollbackResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "scanLock") {
+      obj.scanLock = ScanLockResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "resolveLock") {
+      obj.resolveLock = ResolveLockResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "gc") {
+      obj.gc = GCResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "checkTxnStatus") {
+      obj.checkTxnStatus = CheckTxnStatusResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "txnHeartBeat") {
+      obj.txnHeartBeat = TxnHeartBeatResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "checkSecondaryLocks") {
+      obj.checkSecondaryLocks = CheckSecondaryLocksResponse.toJSON(message.cmd.value);
+    } else if (message.cmd?.$case === "rawGet") {
       obj.rawGet = RawGetResponse.toJSON(message.cmd.value);
     } else if (message.cmd?.$case === "rawBatchGet") {
       obj.rawBatchGet = RawBatchGetResponse.toJSON(message.cmd.value);
@@ -1000,6 +1538,81 @@ export const BatchCommandsResponse_Response: MessageFns<BatchCommandsResponse_Re
       ? BatchCommandsResponse_Status.fromPartial(object.status)
       : undefined;
     switch (object.cmd?.$case) {
+      case "get": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "get", value: GetResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "scan": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "scan", value: ScanResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "prewrite": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "prewrite", value: PrewriteResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "commit": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "commit", value: CommitResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "batchGet": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "batchGet", value: BatchGetResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "batchRollback": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "batchRollback", value: BatchRollbackResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "scanLock": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "scanLock", value: ScanLockResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "resolveLock": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "resolveLock", value: ResolveLockResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "gc": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "gc", value: GCResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "checkTxnStatus": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "checkTxnStatus", value: CheckTxnStatusResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "txnHeartBeat": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = { $case: "txnHeartBeat", value: TxnHeartBeatResponse.fromPartial(object.cmd.value) };
+        }
+        break;
+      }
+      case "checkSecondaryLocks": {
+        if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
+          message.cmd = {
+            $case: "checkSecondaryLocks",
+            value: CheckSecondaryLocksResponse.fromPartial(object.cmd.value),
+          };
+        }
+        break;
+      }
       case "rawGet": {
         if (object.cmd?.value !== undefined && object.cmd?.value !== null) {
           message.cmd = { $case: "rawGet", value: RawGetResponse.fromPartial(object.cmd.value) };
@@ -1180,6 +1793,18 @@ export const KvService = {
     responseSerialize: (value: GCResponse): Buffer => Buffer.from(GCResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GCResponse => GCResponse.decode(value),
   },
+  /** Async commit recovery: the transaction's locks on some keys, rolling back keys never prewritten. */
+  kvCheckSecondaryLocks: {
+    path: "/regionkvpb.Kv/KvCheckSecondaryLocks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckSecondaryLocksRequest): Buffer =>
+      Buffer.from(CheckSecondaryLocksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckSecondaryLocksRequest => CheckSecondaryLocksRequest.decode(value),
+    responseSerialize: (value: CheckSecondaryLocksResponse): Buffer =>
+      Buffer.from(CheckSecondaryLocksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckSecondaryLocksResponse => CheckSecondaryLocksResponse.decode(value),
+  },
   /** Raw read of one key. */
   rawGet: {
     path: "/regionkvpb.Kv/RawGet" as const,
@@ -1321,6 +1946,8 @@ export interface KvServer extends UntypedServiceImplementation {
   kvScanLock: handleUnaryCall<ScanLockRequest, ScanLockResponse>;
   /** Drop MVCC versions no longer visible at the safe point. */
   kvGc: handleUnaryCall<GCRequest, GCResponse>;
+  /** Async commit recovery: the transaction's locks on some keys, rolling back keys never prewritten. */
+  kvCheckSecondaryLocks: handleUnaryCall<CheckSecondaryLocksRequest, CheckSecondaryLocksResponse>;
   /** Raw read of one key. */
   rawGet: handleUnaryCall<RawGetRequest, RawGetResponse>;
   /** Raw read of several keys. */
@@ -1521,6 +2148,22 @@ export interface KvClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GCResponse) => void,
+  ): ClientUnaryCall;
+  /** Async commit recovery: the transaction's locks on some keys, rolling back keys never prewritten. */
+  kvCheckSecondaryLocks(
+    request: CheckSecondaryLocksRequest,
+    callback: (error: ServiceError | null, response: CheckSecondaryLocksResponse) => void,
+  ): ClientUnaryCall;
+  kvCheckSecondaryLocks(
+    request: CheckSecondaryLocksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckSecondaryLocksResponse) => void,
+  ): ClientUnaryCall;
+  kvCheckSecondaryLocks(
+    request: CheckSecondaryLocksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckSecondaryLocksResponse) => void,
   ): ClientUnaryCall;
   /** Raw read of one key. */
   rawGet(

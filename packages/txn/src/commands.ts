@@ -1,0 +1,442 @@
+/**
+ * One transactional command per KV RPC, on one region (tinykv.md §4.3; TiKV's storage
+ * scheduler). Flow of a writing command:
+ *
+ *   latches on its keys (sorted, FIFO: commands on the same keys run one at a time on this store)
+ *   → a ReadIndex view of the region (`TxnStorage.snapshot`) → the rules of actions.ts on an
+ *   MvccTxn → its WriteBatch proposed as ONE raft command at the view's epoch and term
+ *   → latches released once that command applied or certainly will not.
+ *
+ * Reads take no latches: they raise the store's max_ts and check its memory locks
+ * (concurrency.ts) first, then read a view. Keys outside the view's region are KeyNotInRegion.
+ * Results are the kvrpcpb responses; region errors travel in them, other failures throw
+ * (TxnStorageError from the storage; programming errors).
+ */
+import type { WriteBatch } from "@regionkv/engine";
+import { kvrpcpb, type errorpb, type metapb } from "@regionkv/proto";
+import { keyInRegion, regionErrorToPb } from "@regionkv/raftstore";
+import {
+  checkPrewrite,
+  checkSecondaryLocks,
+  checkTxnStatus,
+  commitKey,
+  lockedError,
+  lockInfo,
+  readKey,
+  rollbackKey,
+  writeOnePc,
+  writePrewrite,
+  type KeyError,
+  type PrewriteMutation,
+} from "./actions.js";
+import { decodeUserKey, encodeBytes } from "./codec.js";
+import { ConcurrencyManager, type MemoryLock } from "./concurrency.js";
+import { gcRegion, type GcStats } from "./gc.js";
+import { Latches } from "./latches.js";
+import { MvccReader, MvccTxn, type MvccView } from "./mvcc.js";
+import { decodeLock, type Lock } from "./records.js";
+import type { TxnScope, TxnSnapshot, TxnStorage } from "./storage.js";
+
+/** Locks resolved per raft command by KvResolveLock over a whole region. */
+export const RESOLVE_BATCH = 256;
+/** Most locks KvScanLock returns when the request asks for 0 (no limit). */
+export const SCAN_LOCK_DEFAULT_LIMIT = 1024;
+
+export interface TxnCommandsOptions {
+  storage: TxnStorage;
+  concurrency?: ConcurrencyManager;
+  latches?: Latches;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+type RegionFailure = { regionError: errorpb.Error };
+
+function notInRegion(key: Buffer, region: metapb.Region): RegionFailure {
+  return { regionError: regionErrorToPb({ kind: "KeyNotInRegion", key, regionId: region.id, startKey: region.startKey, endKey: region.endKey }) };
+}
+
+function firstOutside(keys: readonly Buffer[], region: metapb.Region): Buffer | undefined {
+  return keys.find((k) => !keyInRegion(k, region));
+}
+
+function dedupe(keys: readonly Buffer[]): Buffer[] {
+  const seen = new Set<string>();
+  const out: Buffer[] = [];
+  for (const k of keys) {
+    const id = k.toString("hex");
+    if (!seen.has(id)) {
+      seen.add(id);
+      out.push(k);
+    }
+  }
+  return out;
+}
+
+function resolvedOf(ctx: kvrpcpb.Context | undefined): Set<bigint> {
+  return new Set(ctx?.resolvedLocks ?? []);
+}
+
+function requireContext(ctx: kvrpcpb.Context | undefined): kvrpcpb.Context {
+  if (!ctx) throw new Error("request without a context");
+  return ctx;
+}
+
+/** The smallest write-CF key after every version of `key`. */
+function afterAllVersions(key: Buffer): Buffer {
+  return Buffer.concat([encodeBytes(key), Buffer.alloc(8, 0xff), Buffer.from([0])]);
+}
+
+export class TxnCommands {
+  readonly storage: TxnStorage;
+  readonly cm: ConcurrencyManager;
+  readonly latches: Latches;
+  /** The newest GC safe point this store has collected at: no transaction may start at or below it. */
+  private gcSafePoint = 0n;
+
+  constructor(opts: TxnCommandsOptions) {
+    this.storage = opts.storage;
+    this.cm = opts.concurrency ?? new ConcurrencyManager();
+    this.latches = opts.latches ?? new Latches();
+  }
+
+  // ---- reads --------------------------------------------------------------------------------
+
+  async get(req: kvrpcpb.GetRequest, scope: TxnScope): Promise<kvrpcpb.GetResponse> {
+    const resolved = resolvedOf(req.context);
+    const mem = this.cm.onRead(req.version, [req.key], resolved);
+    if (mem) return { regionError: undefined, error: lockedError(mem.key, mem.lock), value: EMPTY, notFound: false };
+    return this.withView<kvrpcpb.GetResponse>(req.context, scope, [req.key], (snap) => {
+      const r = readKey(new MvccReader(snap.view), req.key, req.version, resolved);
+      if ("error" in r) return { regionError: undefined, error: r.error, value: EMPTY, notFound: false };
+      return { regionError: undefined, error: undefined, value: r.value ?? EMPTY, notFound: r.value === undefined };
+    }, (f) => ({ ...f, error: undefined, value: EMPTY, notFound: false }));
+  }
+
+  async batchGet(req: kvrpcpb.BatchGetRequest, scope: TxnScope): Promise<kvrpcpb.BatchGetResponse> {
+    const keys = dedupe(req.keys);
+    const resolved = resolvedOf(req.context);
+    const mem = this.cm.onRead(req.version, keys, resolved);
+    return this.withView<kvrpcpb.BatchGetResponse>(req.context, scope, keys, (snap) => {
+      const reader = new MvccReader(snap.view);
+      const pairs: kvrpcpb.KvPair[] = [];
+      for (const key of keys) {
+        if (mem && mem.key.equals(key)) {
+          pairs.push({ error: lockedError(key, mem.lock), key, value: EMPTY });
+          continue;
+        }
+        const r = readKey(reader, key, req.version, resolved);
+        if ("error" in r) pairs.push({ error: r.error, key, value: EMPTY });
+        else if (r.value !== undefined) pairs.push({ error: undefined, key, value: r.value });
+      }
+      return { regionError: undefined, pairs };
+    }, (f) => ({ ...f, pairs: [] }));
+  }
+
+  async scan(req: kvrpcpb.ScanRequest, scope: TxnScope): Promise<kvrpcpb.ScanResponse> {
+    const resolved = resolvedOf(req.context);
+    const [lo, hi] = req.reverse ? [req.endKey, req.startKey] : [req.startKey, req.endKey];
+    const mem = this.cm.onRead(req.version, [], resolved, { start: lo, end: hi });
+    return this.withView<kvrpcpb.ScanResponse>(req.context, scope, [], (snap) => {
+      if (req.limit === 0) return { regionError: undefined, pairs: [] };
+      const region = snap.region;
+      const start = Buffer.compare(lo, region.startKey) < 0 ? region.startKey : lo;
+      let end = hi;
+      if (region.endKey.length > 0 && (end.length === 0 || Buffer.compare(end, region.endKey) > 0)) end = region.endKey;
+      if (end.length > 0 && Buffer.compare(start, end) >= 0) return { regionError: undefined, pairs: [] };
+      const pairs: kvrpcpb.KvPair[] = [];
+      const reader = new MvccReader(snap.view);
+      for (const key of userKeys(snap.view, start, end, req.reverse)) {
+        if (mem && mem.key.equals(key)) {
+          pairs.push({ error: lockedError(key, mem.lock), key, value: EMPTY });
+        } else {
+          const r = readKey(reader, key, req.version, resolved);
+          if ("error" in r) pairs.push({ error: r.error, key, value: EMPTY });
+          else if (r.value !== undefined) pairs.push({ error: undefined, key, value: req.keyOnly ? EMPTY : r.value });
+          else continue;
+        }
+        if (pairs.length >= req.limit) break;
+      }
+      return { regionError: undefined, pairs };
+    }, (f) => ({ ...f, pairs: [] }));
+  }
+
+  async scanLock(req: kvrpcpb.ScanLockRequest, scope: TxnScope): Promise<kvrpcpb.ScanLockResponse> {
+    return this.withView<kvrpcpb.ScanLockResponse>(req.context, scope, [], (snap) => {
+      const limit = req.limit === 0 ? SCAN_LOCK_DEFAULT_LIMIT : req.limit;
+      const locks = scanLocks(snap, req.startKey, req.endKey, limit, (l) => l.startTs <= req.maxVersion).map(({ key, lock }) => lockInfo(key, lock));
+      return { regionError: undefined, error: undefined, locks };
+    }, (f) => ({ ...f, error: undefined, locks: [] }));
+  }
+
+  // ---- writes -------------------------------------------------------------------------------
+
+  async prewrite(req: kvrpcpb.PrewriteRequest, scope: TxnScope): Promise<kvrpcpb.PrewriteResponse> {
+    const failed = (f: RegionFailure): kvrpcpb.PrewriteResponse => ({ ...f, errors: [], minCommitTs: 0n, onePcCommitTs: 0n });
+    // Last mutation of a key wins.
+    const byKey = new Map<string, PrewriteMutation>();
+    for (const m of req.mutations) byKey.set(m.key.toString("hex"), { op: m.op, key: m.key, value: m.value });
+    const mutations = [...byKey.values()];
+    const startTs = req.startVersion;
+    if (startTs <= this.gcSafePoint) {
+      return { regionError: undefined, errors: [{ kind: { $case: "abort", value: `start ts ${startTs} is at or below the GC safe point ${this.gcSafePoint}: versions it would read may be gone; restart the transaction` } }], minCommitTs: 0n, onePcCommitTs: 0n };
+    }
+    let release: (() => void) | undefined;
+    try {
+      return await this.withWrite<kvrpcpb.PrewriteResponse>(req.context, scope, mutations.map((m) => m.key), async (snap) => {
+        let useAsync = req.useAsyncCommit;
+        let onePc = req.tryOnePc;
+        if ((useAsync || onePc) && !this.cm.isSynced(snap.region.id, snap.term)) await this.cm.sync(snap.region.id, snap.term, () => this.storage.tso());
+        const txn = new MvccTxn(snap.view, startTs);
+        const params = { primary: req.primaryLock, startTs, ttlMs: req.lockTtl, minCommitTs: req.minCommitTs, secondaries: useAsync ? req.secondaries : undefined };
+        const errors: KeyError[] = [];
+        const toWrite: Array<{ m: PrewriteMutation; lock: Lock }> = [];
+        for (const m of mutations) {
+          const r = checkPrewrite(txn, m, params);
+          if (r === "skip") continue;
+          if ("error" in r) errors.push(r.error);
+          else toWrite.push({ m, lock: r.lock });
+        }
+        if (errors.length > 0) return { batch: undefined, response: { regionError: undefined, errors, minCommitTs: 0n, onePcCommitTs: 0n } };
+        let commitTs = 0n;
+        if ((useAsync || onePc) && toWrite.length > 0) {
+          // Memory locks first, then the timestamp: a read arriving from now on either raised
+          // max_ts before we read it, or meets the memory lock.
+          const memLocks: MemoryLock[] = toWrite.map(({ m, lock }) => ({ key: m.key, lock }));
+          release = this.cm.lockInMemory(memLocks);
+          let min = this.cm.maxTs + 1n;
+          if (startTs + 1n > min) min = startTs + 1n;
+          if (req.minCommitTs > min) min = req.minCommitTs;
+          if (req.maxCommitTs !== 0n && min > req.maxCommitTs) {
+            // Declined: plain 2PC locks (the client commits as 2PC).
+            release();
+            release = undefined;
+            useAsync = false;
+            onePc = false;
+            for (const w of toWrite) w.lock = { ...w.lock, secondaries: undefined };
+          } else {
+            commitTs = min;
+            for (const w of toWrite) w.lock.minCommitTs = min;
+          }
+        }
+        for (const { m, lock } of toWrite) {
+          if (onePc) writeOnePc(txn, m, lock, commitTs);
+          else writePrewrite(txn, m, lock);
+        }
+        return {
+          batch: txn.writes,
+          response: { regionError: undefined, errors: [], minCommitTs: useAsync && !onePc ? commitTs : 0n, onePcCommitTs: onePc ? commitTs : 0n },
+        };
+      }, failed);
+    } finally {
+      release?.();
+    }
+  }
+
+  async commit(req: kvrpcpb.CommitRequest, scope: TxnScope): Promise<kvrpcpb.CommitResponse> {
+    const keys = dedupe(req.keys);
+    if (req.commitVersion <= req.startVersion) {
+      return { regionError: undefined, error: { kind: { $case: "abort", value: `commit ts ${req.commitVersion} is not above start ts ${req.startVersion}` } } };
+    }
+    return this.withWrite<kvrpcpb.CommitResponse>(req.context, scope, keys, (snap) => {
+      const txn = new MvccTxn(snap.view, req.startVersion);
+      for (const key of keys) {
+        const err = commitKey(txn, key, req.commitVersion);
+        if (err) return { batch: undefined, response: { regionError: undefined, error: err } };
+      }
+      return { batch: txn.writes, response: { regionError: undefined, error: undefined } };
+    }, (f) => ({ ...f, error: undefined }));
+  }
+
+  async batchRollback(req: kvrpcpb.BatchRollbackRequest, scope: TxnScope): Promise<kvrpcpb.BatchRollbackResponse> {
+    const keys = dedupe(req.keys);
+    return this.withWrite<kvrpcpb.BatchRollbackResponse>(req.context, scope, keys, (snap) => {
+      const txn = new MvccTxn(snap.view, req.startVersion);
+      for (const key of keys) {
+        const err = rollbackKey(txn, key);
+        if (err) return { batch: undefined, response: { regionError: undefined, error: err } };
+      }
+      return { batch: txn.writes, response: { regionError: undefined, error: undefined } };
+    }, (f) => ({ ...f, error: undefined }));
+  }
+
+  async checkTxnStatus(req: kvrpcpb.CheckTxnStatusRequest, scope: TxnScope): Promise<kvrpcpb.CheckTxnStatusResponse> {
+    // The caller's timestamp counts as a read: an async-commit prewrite after this must commit above it.
+    this.cm.updateMaxTs(req.callerStartTs);
+    return this.withWrite<kvrpcpb.CheckTxnStatusResponse>(req.context, scope, [req.primaryKey], (snap) => {
+      const txn = new MvccTxn(snap.view, req.lockTs);
+      const s = checkTxnStatus(txn, req.primaryKey, req.callerStartTs, req.currentTs, req.rollbackIfNotExist);
+      return { batch: txn.writes, response: { regionError: undefined, ...s } };
+    }, (f) => ({ ...f, error: undefined, lockTtl: 0n, commitVersion: 0n, action: kvrpcpb.Action.NoAction, lockInfo: undefined }));
+  }
+
+  async checkSecondaryLocks(req: kvrpcpb.CheckSecondaryLocksRequest, scope: TxnScope): Promise<kvrpcpb.CheckSecondaryLocksResponse> {
+    const keys = dedupe(req.keys);
+    return this.withWrite<kvrpcpb.CheckSecondaryLocksResponse>(req.context, scope, keys, (snap) => {
+      const txn = new MvccTxn(snap.view, req.startVersion);
+      const r = checkSecondaryLocks(txn, keys);
+      return { batch: txn.writes, response: { regionError: undefined, error: undefined, locks: r.locks, commitTs: r.commitTs } };
+    }, (f) => ({ ...f, error: undefined, locks: [], commitTs: 0n }));
+  }
+
+  async txnHeartBeat(req: kvrpcpb.TxnHeartBeatRequest, scope: TxnScope): Promise<kvrpcpb.TxnHeartBeatResponse> {
+    return this.withWrite<kvrpcpb.TxnHeartBeatResponse>(req.context, scope, [req.primaryLock], (snap) => {
+      const txn = new MvccTxn(snap.view, req.startVersion);
+      const lock = txn.reader.getLock(req.primaryLock);
+      if (!lock || lock.startTs !== req.startVersion) {
+        return {
+          batch: undefined,
+          response: { regionError: undefined, error: { kind: { $case: "txnNotFound", value: { startTs: req.startVersion, primaryKey: req.primaryLock } } }, lockTtl: 0n },
+        };
+      }
+      if (req.adviseLockTtl > lock.ttlMs) {
+        txn.putLock(req.primaryLock, { ...lock, ttlMs: req.adviseLockTtl });
+        return { batch: txn.writes, response: { regionError: undefined, error: undefined, lockTtl: req.adviseLockTtl } };
+      }
+      return { batch: undefined, response: { regionError: undefined, error: undefined, lockTtl: lock.ttlMs } };
+    }, (f) => ({ ...f, error: undefined, lockTtl: 0n }));
+  }
+
+  async resolveLock(req: kvrpcpb.ResolveLockRequest, scope: TxnScope): Promise<kvrpcpb.ResolveLockResponse> {
+    const failed = (f: RegionFailure): kvrpcpb.ResolveLockResponse => ({ ...f, error: undefined });
+    const resolveKeys = (keys: Buffer[]) =>
+      this.withWrite<kvrpcpb.ResolveLockResponse>(req.context, scope, keys, (snap) => {
+        const txn = new MvccTxn(snap.view, req.startVersion);
+        for (const key of keys) {
+          const lock = txn.reader.getLock(key);
+          if (!lock || lock.startTs !== req.startVersion) continue; // resolved meanwhile
+          const err = req.commitVersion > 0n ? commitKey(txn, key, req.commitVersion) : rollbackKey(txn, key);
+          if (err) return { batch: undefined, response: { regionError: undefined, error: err } };
+        }
+        return { batch: txn.writes, response: { regionError: undefined, error: undefined } };
+      }, failed);
+    if (req.keys.length > 0) return resolveKeys(dedupe(req.keys));
+    // Every lock of the transaction in the region, a batch per raft command.
+    for (;;) {
+      const found = await this.withView<{ regionError: errorpb.Error | undefined; keys: Buffer[] }>(req.context, scope, [], (snap) => ({
+        regionError: undefined,
+        keys: scanLocks(snap, EMPTY, EMPTY, RESOLVE_BATCH, (l) => l.startTs === req.startVersion).map((x) => x.key),
+      }), (f) => ({ ...f, keys: [] as Buffer[] }));
+      if (found.regionError) return failed({ regionError: found.regionError });
+      if (found.keys.length === 0) return { regionError: undefined, error: undefined };
+      const r = await resolveKeys(found.keys);
+      if (r.regionError || r.error || found.keys.length < RESOLVE_BATCH) return r;
+    }
+  }
+
+  async gc(req: kvrpcpb.GCRequest, scope: TxnScope): Promise<kvrpcpb.GCResponse & { stats?: GcStats }> {
+    if (req.safePoint > this.gcSafePoint) this.gcSafePoint = req.safePoint;
+    const stats = await gcRegion(this.storage, requireContext(req.context), req.safePoint, scope);
+    if ("regionError" in stats) return { regionError: stats.regionError, error: undefined };
+    return { regionError: undefined, error: undefined, stats };
+  }
+
+  // ---- plumbing -----------------------------------------------------------------------------
+
+  /** Run `fn` on a view of the region; keys outside it are KeyNotInRegion. */
+  private async withView<R>(
+    ctx: kvrpcpb.Context | undefined,
+    scope: TxnScope,
+    keys: readonly Buffer[],
+    fn: (snap: TxnSnapshot) => R,
+    failed: (f: RegionFailure) => R,
+  ): Promise<R> {
+    const s = await this.storage.snapshot(requireContext(ctx), scope);
+    if (!s.ok) return failed({ regionError: s.regionError });
+    try {
+      const outside = firstOutside(keys, s.snapshot.region);
+      if (outside) return failed(notInRegion(outside, s.snapshot.region));
+      return fn(s.snapshot);
+    } finally {
+      s.snapshot.release();
+    }
+  }
+
+  /**
+   * Latch `keys`, take a view, let `fn` decide, propose its batch (if any) as one raft command,
+   * release the latches after. The response is `fn`'s, or the region error of the view or the write.
+   */
+  private async withWrite<R>(
+    ctx: kvrpcpb.Context | undefined,
+    scope: TxnScope,
+    keys: readonly Buffer[],
+    fn: (snap: TxnSnapshot) => { batch: WriteBatch | undefined; response: R } | Promise<{ batch: WriteBatch | undefined; response: R }>,
+    failed: (f: RegionFailure) => R,
+  ): Promise<R> {
+    const context = requireContext(ctx);
+    const guard = await this.latches.acquire(keys);
+    try {
+      const s = await this.storage.snapshot(context, scope);
+      if (!s.ok) return failed({ regionError: s.regionError });
+      let decided: { batch: WriteBatch | undefined; response: R };
+      try {
+        const outside = firstOutside(keys, s.snapshot.region);
+        if (outside) return failed(notInRegion(outside, s.snapshot.region));
+        decided = await fn(s.snapshot);
+      } finally {
+        s.snapshot.release();
+      }
+      if (!decided.batch || decided.batch.isEmpty) return decided.response;
+      const w = await this.storage.write(context, s.snapshot, decided.batch);
+      if (!w.ok) return failed({ regionError: w.regionError });
+      return decided.response;
+    } finally {
+      guard.release();
+    }
+  }
+}
+
+/** Locks in [start, end) ∩ the view's region that pass `keep`, in key order, at most `limit`. */
+function scanLocks(snap: TxnSnapshot, start: Buffer, end: Buffer, limit: number, keep: (l: Lock) => boolean): Array<{ key: Buffer; lock: Lock }> {
+  const region = snap.region;
+  let from = Buffer.compare(start, region.startKey) < 0 ? region.startKey : start;
+  let to = end;
+  if (region.endKey.length > 0 && (to.length === 0 || Buffer.compare(to, region.endKey) > 0)) to = region.endKey;
+  const out: Array<{ key: Buffer; lock: Lock }> = [];
+  for (;;) {
+    if (to.length > 0 && Buffer.compare(from, to) >= 0) return out;
+    const rows = snap.view.scan("lock", from, to, { limit: 256 });
+    for (const r of rows) {
+      const lock = decodeLock(r.value);
+      if (keep(lock)) out.push({ key: r.key, lock });
+      if (out.length >= limit) return out;
+    }
+    if (rows.length < 256) return out;
+    from = Buffer.concat([rows[rows.length - 1]!.key, Buffer.from([0])]);
+  }
+}
+
+/**
+ * The user keys in [start, end) that have a lock or any version, in order (reverse: descending).
+ * Each step asks the lock family and the write family for their next key.
+ */
+function* userKeys(view: MvccView, start: Buffer, end: Buffer, reverse: boolean): Generator<Buffer> {
+  const encStart = start.length === 0 ? EMPTY : encodeBytes(start);
+  const encEnd = end.length === 0 ? EMPTY : encodeBytes(end);
+  if (!reverse) {
+    let lockFrom = start;
+    let writeFrom = encStart;
+    for (;;) {
+      const l = view.scan("lock", lockFrom, end, { limit: 1 })[0]?.key;
+      const wRow = view.scan("write", writeFrom, encEnd, { limit: 1 })[0];
+      const w = wRow ? decodeUserKey(wRow.key) : undefined;
+      const next = l && w ? (Buffer.compare(l, w) <= 0 ? l : w) : (l ?? w);
+      if (!next) return;
+      yield next;
+      lockFrom = Buffer.concat([next, Buffer.from([0])]);
+      writeFrom = afterAllVersions(next);
+    }
+  }
+  let lockBefore = end;
+  let writeBefore = encEnd;
+  for (;;) {
+    const l = view.scan("lock", start, lockBefore, { limit: 1, reverse: true })[0]?.key;
+    const wRow = view.scan("write", encStart, writeBefore, { limit: 1, reverse: true })[0];
+    const w = wRow ? decodeUserKey(wRow.key) : undefined;
+    const next = l && w ? (Buffer.compare(l, w) >= 0 ? l : w) : (l ?? w);
+    if (!next) return;
+    yield next;
+    lockBefore = next;
+    writeBefore = encodeBytes(next);
+  }
+}
