@@ -17,10 +17,14 @@ import type { BatchCommand } from "./batch-commands-stream.js";
 /** A response of a BatchCommands stream, when it is not a status. */
 type BatchResponseCmd = NonNullable<regionkvpb.BatchCommandsResponse_Response["cmd"]>;
 
-/** What every raw response carries besides its payload. */
+/**
+ * What every response carries besides its payload: a region error, and an `error` — a string in
+ * the raw API (a store failure), a KeyError (or a list of them) in the transactional one, which
+ * the transactional client interprets itself.
+ */
 export interface RawResponse {
   regionError?: errorpb.Error | undefined;
-  error: string;
+  error?: unknown;
 }
 
 export interface RawRpc<Req, Resp extends RawResponse> {

@@ -125,7 +125,7 @@ export class RegionRequestSender {
 
     const response = outcome.response;
     if (response.regionError) return this.onRegionError(scope, budget, entry, peer, rpc, response.regionError, where);
-    if (response.error !== "") {
+    if (typeof response.error === "string" && response.error !== "") {
       throw new ServerError(`${scope.op}: ${rpc.name} on ${where} (${address}) failed: ${response.error}`);
     }
     this.cache.onSuccess(region.id, peer);
