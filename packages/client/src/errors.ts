@@ -12,6 +12,10 @@
  * | UNKNOWN_OUTCOME    | UnknownOutcomeError     | read the key first: the write may have been made  |
  * | ABORTED            | AbortedError            | the caller's AbortSignal fired                     |
  * | CLIENT_CLOSED      | ClientClosedError       | no: `close()` was called                           |
+ * | WRITE_CONFLICT     | WriteConflictError      | yes: run the transaction again (`db.run` does)     |
+ * | TXN_ABORTED        | TxnAbortedError         | no: the transaction was rolled back; start another |
+ * | KEY_LOCKED         | KeyLockedError          | later: another transaction holds the key           |
+ * | TXN_TIMEOUT        | TxnTimeoutError         | yes, as a new transaction; keep transactions short |
  */
 
 export type RegionkvErrorCode =
@@ -21,7 +25,11 @@ export type RegionkvErrorCode =
   | "SERVER_ERROR"
   | "UNKNOWN_OUTCOME"
   | "ABORTED"
-  | "CLIENT_CLOSED";
+  | "CLIENT_CLOSED"
+  | "WRITE_CONFLICT"
+  | "TXN_ABORTED"
+  | "KEY_LOCKED"
+  | "TXN_TIMEOUT";
 
 /** Base class of every error the client rejects with. */
 export class RegionkvError extends Error {
@@ -102,5 +110,54 @@ export class AbortedError extends RegionkvError {
 export class ClientClosedError extends RegionkvError {
   constructor(message = "the RawClient is closed: create a new one with RawClient.connect()") {
     super("CLIENT_CLOSED", message);
+  }
+}
+
+/**
+ * Another transaction committed a write to a key of this one after this one started (first
+ * committer wins). Nothing of this transaction was committed; run it again with a new start
+ * timestamp (`db.run` does, up to `maxRetries`).
+ */
+export class WriteConflictError extends RegionkvError {
+  readonly key: Buffer;
+  /** Start and commit timestamps of the transaction that won. */
+  readonly conflictStartTs: bigint;
+  readonly conflictCommitTs: bigint;
+
+  constructor(message: string, details: { key: Buffer; conflictStartTs: bigint; conflictCommitTs: bigint }, options?: { cause?: unknown }) {
+    super("WRITE_CONFLICT", message, options);
+    this.key = details.key;
+    this.conflictStartTs = details.conflictStartTs;
+    this.conflictCommitTs = details.conflictCommitTs;
+  }
+}
+
+/** The transaction was rolled back (by this client, or by another that found its locks expired); nothing of it is visible. */
+export class TxnAbortedError extends RegionkvError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("TXN_ABORTED", message, options);
+  }
+}
+
+/**
+ * A key is locked by another transaction that is still alive, and waiting for it (resolving its
+ * lock, backing off) did not free it before this call's deadline.
+ */
+export class KeyLockedError extends RegionkvError {
+  readonly key: Buffer;
+  /** Start timestamp of the transaction holding the lock. */
+  readonly lockTs: bigint;
+
+  constructor(message: string, details: { key: Buffer; lockTs: bigint }, options?: { cause?: unknown }) {
+    super("KEY_LOCKED", message, options);
+    this.key = details.key;
+    this.lockTs = details.lockTs;
+  }
+}
+
+/** The transaction ran longer than its limit (`maxTxnDurationMs`), or its locks expired before it committed. */
+export class TxnTimeoutError extends RegionkvError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("TXN_TIMEOUT", message, options);
   }
 }

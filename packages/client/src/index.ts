@@ -1,6 +1,6 @@
 /**
  * @regionkv/client: the TypeScript client. `RawClient.connect` gives the raw (non-transactional)
- * key-value API; the region cache underneath is exported for the transactional client and tools.
+ * key-value API, `TxnClient.connect` snapshot-isolated transactions.
  */
 export { RegionCache, regionContains, type CachedRegion } from "./region-cache.js";
 export {
@@ -17,6 +17,18 @@ export {
   type ScanOptions,
 } from "./raw-client.js";
 export type { RegionSource, RegionWithLeader } from "./region-source.js";
+export {
+  TxnClient,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_LOCK_TTL_MS,
+  DEFAULT_MAX_TXN_DURATION_MS,
+  type CommitOptions,
+  type RunOptions,
+  type TimestampSource,
+  type TxnClientInternalOptions,
+  type TxnClientOptions,
+} from "./txn-client.js";
+export { Transaction, ASYNC_COMMIT_MAX_KEYS, type TxnKvPair, type TxnScanOptions } from "./transaction.js";
 export type { ClientLogger } from "./logger.js";
 export { MAX_KEY_BYTES, MAX_SCAN_LIMIT, MAX_VALUE_BYTES, type Bytes } from "./limits.js";
 export {
@@ -28,5 +40,9 @@ export {
   ServerError,
   UnavailableError,
   UnknownOutcomeError,
+  WriteConflictError,
+  TxnAbortedError,
+  KeyLockedError,
+  TxnTimeoutError,
   type RegionkvErrorCode,
 } from "./errors.js";
