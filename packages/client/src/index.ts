@@ -28,7 +28,7 @@ export {
   type TxnClientInternalOptions,
   type TxnClientOptions,
 } from "./txn-client.js";
-export { Transaction, ASYNC_COMMIT_MAX_KEYS, type TxnKvPair, type TxnScanOptions } from "./transaction.js";
+export { Transaction, ASYNC_COMMIT_MAX_KEYS, type TxnFailpoints, type TxnKvPair, type TxnScanOptions } from "./transaction.js";
 export type { ClientLogger } from "./logger.js";
 export { MAX_KEY_BYTES, MAX_SCAN_LIMIT, MAX_VALUE_BYTES, type Bytes } from "./limits.js";
 export {

@@ -46,6 +46,16 @@ export interface TxnContext {
   onePc: boolean;
   /** Work that outlives a call (secondary commits, cleanup); the client waits for it on close. */
   background: (what: string, work: () => Promise<void>) => void;
+  /** Test hooks at the commit's turning points (crash tests kill the client process there). */
+  failpoints: TxnFailpoints;
+}
+
+/** Hooks for fault-injection tests; each runs (and is awaited) at its point of a 2PC commit. */
+export interface TxnFailpoints {
+  /** Every key is prewritten, the primary not yet committed. */
+  afterPrewrite?: () => void | Promise<void>;
+  /** The primary is committed, the secondaries not yet. */
+  afterCommitPrimary?: () => void | Promise<void>;
 }
 
 export interface TxnScanOptions extends CallOptions {
@@ -306,16 +316,14 @@ export class Transaction {
         if (r.minCommitTs === 0n) allAsync = false;
         if (r.minCommitTs > maxMinCommit) maxMinCommit = r.minCommitTs;
       });
+      await this.ctx.failpoints.afterPrewrite?.();
       if (useAsync && allAsync) {
         // Committed: every key is prewritten. Record it in the background.
         const commitTs = maxMinCommit;
         this.ctx.background("async commit", () => this.commitKeys(muts.map((m) => m.key), commitTs));
         return commitTs;
       }
-      const commitTs = await this.commitPrimary(scope, primary);
-      const rest = muts.slice(1).map((m) => m.key);
-      if (rest.length > 0) this.ctx.background("commit secondaries", () => this.commitKeys(rest, commitTs));
-      return commitTs;
+      return await this.commitPrimaryThen(scope, muts, primary);
     } finally {
       stopHeartbeat();
     }
@@ -358,6 +366,7 @@ export class Transaction {
 
   private async commitPrimaryThen(scope: CallScope, muts: Mutation[], primary: Buffer): Promise<bigint> {
     const commitTs = await this.commitPrimary(scope, primary);
+    await this.ctx.failpoints.afterCommitPrimary?.();
     const rest = muts.slice(1).map((m) => m.key);
     if (rest.length > 0) this.ctx.background("commit secondaries", () => this.commitKeys(rest, commitTs));
     return commitTs;

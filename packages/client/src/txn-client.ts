@@ -20,7 +20,7 @@ import { InvalidArgumentError, WriteConflictError } from "./errors.js";
 import { LockResolver } from "./lock-resolver.js";
 import { RegionClient, resolveOptions, type RegionClientOptions, type SchedulerLogger } from "./region-client.js";
 import type { RegionSource } from "./region-source.js";
-import { Transaction, type TxnContext } from "./transaction.js";
+import { Transaction, type TxnContext, type TxnFailpoints } from "./transaction.js";
 
 /** Default lock TTL beyond a transaction's age, ms (heartbeats extend it while a commit runs). */
 export const DEFAULT_LOCK_TTL_MS = 3_000;
@@ -58,6 +58,8 @@ export interface TxnClientOptions extends CommitOptions {
   maxTxnDurationMs?: number;
   /** How long `close()` waits for background commits, ms (default 10,000). */
   closeTimeoutMs?: number;
+  /** Fault-injection hooks for tests (crash a client between prewrite and commit); leave unset. */
+  failpoints?: TxnFailpoints;
 }
 
 export type TxnClientInternalOptions = Omit<TxnClientOptions, "scheduler" | "logger"> & RegionClientOptions;
@@ -97,6 +99,7 @@ export class TxnClient {
       asyncCommit: options.asyncCommit ?? true,
       onePc: options.onePc ?? true,
       background: (what, work) => this.background(what, work),
+      failpoints: options.failpoints ?? {},
     };
   }
 
