@@ -25,6 +25,7 @@ import {
   ctlStores,
   type CtlOptions,
 } from "./commands/ctl.js";
+import { ctlGc, ctlTxn, type CommitMode } from "./commands/ctl-txn.js";
 import { runScheduler } from "./commands/scheduler.js";
 import { runStore } from "./commands/store.js";
 import { LOG_LEVELS, type LogLevel } from "./logger.js";
@@ -82,8 +83,9 @@ program
   .option("--max-store-down-time <duration>", "after this long without a heartbeat a store's replicas are re-created elsewhere (e.g. 30s, 5m, 1h); keep it well above the stores' --store-heartbeat-interval (10s)", "30m")
   .option("--schedulers <list>", "balancing schedulers to run: comma-separated balance-leader, balance-region, hot-region, or none (replicas are always kept)", "balance-leader,balance-region,hot-region")
   .option("--store-balance-rate <n>", "replicas the balancers may move into one store per minute (repairs are not limited)", intArg("--store-balance-rate", 1, 100_000), 30)
+  .option("--gc-life-time <duration>", "MVCC versions older than this that no transaction can read are collected (the GC safe point trails now by it); 0s = only by ctl gc --advance", "10m")
   .addOption(logLevel())
-  .action((o: { listen: string; data: string; maxReplicas: number; maxStoreDownTime: string; schedulers: string; storeBalanceRate: number; logLevel: LogLevel }) => runScheduler(o));
+  .action((o: { listen: string; data: string; maxReplicas: number; maxStoreDownTime: string; schedulers: string; storeBalanceRate: number; gcLifeTime: string; logLevel: LogLevel }) => runScheduler(o));
 
 storeTuningOptions(regionLimitOptions(program
   .command("store")))
@@ -94,8 +96,9 @@ storeTuningOptions(regionLimitOptions(program
   .option("--status-listen <host:port>", "HTTP status address (/metrics, /status); default: listen port + 20")
   .option("--advertise <host:port>", "address other stores and clients dial; default: the listen address")
   .option("--initial-stores <n>", "first start of a new cluster: stores that must register before the first region is created (its replicas)", intArg("--initial-stores", 1, 100), 3)
+  .option("--gc-interval <duration>", "how often to look for a new GC safe point and collect the regions this store leads; 0s = never", "1m")
   .addOption(logLevel())
-  .action((o: { scheduler: string; listen: string; data: string; statusListen?: string; advertise?: string; initialStores: number; logLevel: LogLevel } & RegionLimitFlags & StoreTuningFlags) =>
+  .action((o: { scheduler: string; listen: string; data: string; statusListen?: string; advertise?: string; initialStores: number; gcInterval: string; logLevel: LogLevel } & RegionLimitFlags & StoreTuningFlags) =>
     runStore(o),
   );
 
@@ -191,6 +194,26 @@ ctl
   .option("--finished <n>", "also list this many finished operators", intArg("--finished", 0, 1000), 20)
   .option("--json", "JSON output", false)
   .action((o: { finished: number; json: boolean }) => ctlOperators({ ...ctlOpts(), ...o }));
+ctl
+  .command("txn <ops...>")
+  .description("one transaction: get KEY, put KEY VALUE, delete KEY … committed together (e.g. txn get a put b 1 delete c)")
+  .option("--mode <mode>", "commit protocol: auto (1PC / async commit when possible), 2pc, async, 1pc", "auto")
+  .option("--json", "JSON output", false)
+  .action((ops: string[], o: { mode: string; json: boolean }) => {
+    if (!["auto", "2pc", "async", "1pc"].includes(o.mode)) {
+      process.stderr.write(`regionkv ctl txn: --mode ${JSON.stringify(o.mode)} is not one of auto, 2pc, async, 1pc\n`);
+      process.exitCode = 2;
+      return;
+    }
+    return ctlTxn(ops, { ...ctlOpts(), mode: o.mode as CommitMode, json: o.json });
+  });
+ctl
+  .command("gc")
+  .description("show the GC safe point; --advance raises it, --run collects every region now")
+  .option("--advance <duration>", "raise the safe point to now minus this (e.g. 10m; 0s = now)")
+  .option("--run", "resolve locks below the safe point and delete old versions in every region now", false)
+  .option("--json", "JSON output", false)
+  .action((o: { advance?: string; run: boolean; json: boolean }) => ctlGc({ ...ctlOpts(), ...o }));
 ctl
   .command("store")
   .description("store administration")

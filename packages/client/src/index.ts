@@ -23,6 +23,7 @@ export {
   DEFAULT_LOCK_TTL_MS,
   DEFAULT_MAX_TXN_DURATION_MS,
   type CommitOptions,
+  type GcReport,
   type RunOptions,
   type TimestampSource,
   type TxnClientInternalOptions,

@@ -24,6 +24,7 @@ import type { RegionClient } from "./region-client.js";
 import { KV_CHECK_SECONDARY_LOCKS, KV_CHECK_TXN_STATUS, KV_RESOLVE_LOCK } from "./txn-rpcs.js";
 
 const LOGICAL_BITS = 18n;
+const TS_MAX = (1n << 64n) - 1n;
 const physical = (ts: bigint) => ts >> LOGICAL_BITS;
 /** Final statuses remembered. */
 const STATUS_CACHE = 4096;
@@ -47,14 +48,18 @@ export class LockResolver {
     private readonly tso: () => Promise<bigint>,
   ) {}
 
-  /** Resolve what can be of `locks`, met by a transaction at `callerStartTs` (0 for a writer: never bypass). */
-  async resolve(scope: CallScope, locks: readonly kvrpcpb.LockInfo[], callerStartTs: bigint): Promise<ResolveResult> {
+  /**
+   * Resolve what can be of `locks`, met by a transaction at `callerStartTs` (0 for a writer: never
+   * bypass). `force` (GC: the locks are below the safe point, their transactions have outlived the
+   * GC life time) judges every lock expired, so each is committed or rolled back now.
+   */
+  async resolve(scope: CallScope, locks: readonly kvrpcpb.LockInfo[], callerStartTs: bigint, force = false): Promise<ResolveResult> {
     const out: ResolveResult = { bypass: [], waitMs: 0, blocking: undefined };
     const byTxn = new Map<bigint, kvrpcpb.LockInfo[]>();
     for (const l of locks) byTxn.set(l.lockVersion, [...(byTxn.get(l.lockVersion) ?? []), l]);
     for (const [startTs, txnLocks] of byTxn) {
       const first = txnLocks[0]!;
-      const status = await this.status(scope, first, callerStartTs);
+      const status = await this.status(scope, first, callerStartTs, force);
       if (status.kind === "alive") {
         if (status.bypass) {
           out.bypass.push(startTs);
@@ -71,10 +76,10 @@ export class LockResolver {
   }
 
   /** The fate of the transaction holding `lock`, or that it is alive. */
-  private async status(scope: CallScope, lock: kvrpcpb.LockInfo, callerStartTs: bigint): Promise<TxnFate | { kind: "alive"; bypass: boolean; waitMs: number }> {
+  private async status(scope: CallScope, lock: kvrpcpb.LockInfo, callerStartTs: bigint, force: boolean): Promise<TxnFate | { kind: "alive"; bypass: boolean; waitMs: number }> {
     const known = this.fates.get(lock.lockVersion);
     if (known) return known;
-    const now = await scope.race(this.tso());
+    const now = force ? TS_MAX : await scope.race(this.tso());
     const expired = physical(lock.lockVersion) + lock.lockTtl <= physical(now);
     const remaining = (l: { lockVersion: bigint; lockTtl: bigint }) => Math.max(1, Number(physical(l.lockVersion) + l.lockTtl - physical(now)));
     const r = await this.core.onKey(scope, lock.primaryLock, KV_CHECK_TXN_STATUS, (context) => ({

@@ -16,11 +16,13 @@
  * the background; `close()` waits for it (up to `closeTimeoutMs`).
  */
 import type { SchedulerRpcClient } from "@regionkv/scheduler/client";
-import { InvalidArgumentError, WriteConflictError } from "./errors.js";
+import type { CallScope } from "./call-scope.js";
+import { InvalidArgumentError, ServerError, WriteConflictError } from "./errors.js";
 import { LockResolver } from "./lock-resolver.js";
 import { RegionClient, resolveOptions, type RegionClientOptions, type SchedulerLogger } from "./region-client.js";
 import type { RegionSource } from "./region-source.js";
 import { Transaction, type TxnContext, type TxnFailpoints } from "./transaction.js";
+import { KV_GC, KV_SCAN_LOCK } from "./txn-rpcs.js";
 
 /** Default lock TTL beyond a transaction's age, ms (heartbeats extend it while a commit runs). */
 export const DEFAULT_LOCK_TTL_MS = 3_000;
@@ -60,6 +62,16 @@ export interface TxnClientOptions extends CommitOptions {
   closeTimeoutMs?: number;
   /** Fault-injection hooks for tests (crash a client between prewrite and commit); leave unset. */
   failpoints?: TxnFailpoints;
+}
+
+/** What one `collectGarbage` round did. */
+export interface GcReport {
+  /** Regions collected. */
+  regions: number;
+  /** Locks below the safe point committed or rolled back first. */
+  locksResolved: number;
+  /** Regions that failed (retried by the next round). */
+  failedRegions: number;
 }
 
 export type TxnClientInternalOptions = Omit<TxnClientOptions, "scheduler" | "logger"> & RegionClientOptions;
@@ -144,6 +156,52 @@ export class TxnClient {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /**
+   * Collect MVCC garbage below `safePoint` (a TSO timestamp already past; normally the scheduler's
+   * GC safe point): in every region (or only those led by store `leaderStoreId`), resolve the
+   * locks at or below it — their transactions have outlived the GC life time: committed ones are
+   * rolled forward, the others back — then let the region delete the versions no reader at or
+   * after the safe point can see (KvGC). Regions are done one at a time.
+   */
+  async collectGarbage(safePoint: bigint, options: { leaderStoreId?: bigint; timeoutMs?: number } = {}): Promise<GcReport> {
+    const report: GcReport = { regions: 0, locksResolved: 0, failedRegions: 0 };
+    const source = this.core.source;
+    let start: Buffer = Buffer.alloc(0);
+    for (;;) {
+      const page = await source.scanRegions(start, Buffer.alloc(0), 128);
+      if (page.length === 0) break;
+      for (const { region, leader } of page) {
+        if (options.leaderStoreId !== undefined && leader?.storeId !== options.leaderStoreId) continue;
+        try {
+          report.locksResolved += await this.core.run("gc", { timeoutMs: options.timeoutMs ?? 60_000 }, (scope) => this.collectRegion(scope, region.startKey, safePoint));
+          report.regions += 1;
+        } catch (err) {
+          report.failedRegions += 1;
+          this.core.opts.logger.warn({ err, regionId: String(region.id) }, "GC of a region failed; the next round tries again");
+        }
+      }
+      const last = page[page.length - 1]!.region;
+      if (last.endKey.length === 0) break;
+      start = last.endKey;
+    }
+    return report;
+  }
+
+  /** Resolve the locks at or below `safePoint` in the region of `key`, then GC it; returns the locks resolved. */
+  private async collectRegion(scope: CallScope, key: Buffer, safePoint: bigint): Promise<number> {
+    let resolved = 0;
+    for (let round = 0; round < 1000; round++) {
+      const r = await this.core.onKey(scope, key, KV_SCAN_LOCK, (context) => ({ context, maxVersion: safePoint, startKey: key, endKey: Buffer.alloc(0), limit: 1024 }));
+      if (r.error) throw new ServerError(`gc: scanning locks failed: ${JSON.stringify(r.error.kind)}`);
+      if (r.locks.length === 0) break;
+      await this.resolver.resolve(scope, r.locks, 0n, true);
+      resolved += r.locks.length;
+    }
+    const g = await this.core.onKey(scope, key, KV_GC, (context) => ({ context, safePoint }));
+    if (g.error) throw new ServerError(`gc: KvGC failed: ${JSON.stringify(g.error.kind)}`);
+    return resolved;
   }
 
   /** Wait for background commits (up to `closeTimeoutMs`), then close connections. */

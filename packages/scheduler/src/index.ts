@@ -4,13 +4,15 @@ export { checkRegionHeartbeat, type HeartbeatChange } from "./region-heartbeat.j
 export { IdAllocator, ID_STEP, type IdMarkStorage } from "./id-allocator.js";
 export { Tso, composeTs, tsToTimestamp, MAX_LOGICAL, PHYSICAL_SHIFT_BITS, type TsoMarkStorage } from "./tso.js";
 export { SchedulerStore, SCHEDULER_DB_FILE, type SchedulerStoreOptions } from "./scheduler-store.js";
-export { SchedulerCore, type SchedulerCoreOptions, type StoreInfo } from "./scheduler.js";
+export { GcSafePointError, SchedulerCore, type SchedulerCoreOptions, type StoreInfo } from "./scheduler.js";
 export { createSchedulerService, type SchedulerServiceHandle, type SchedulerServiceOptions } from "./service.js";
 export { MalformedRequest } from "./service-header.js";
 export { allocSplitIds, MAX_SPLIT_COUNT } from "./split-ids.js";
 export {
   startSchedulerServer,
   parseHostPort,
+  DEFAULT_GC_LIFE_TIME_MS,
+  GC_ADVANCE_INTERVAL_MS,
   ListenError,
   MAX_MESSAGE_BYTES,
   type ListenErrorCode,

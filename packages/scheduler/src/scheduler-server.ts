@@ -40,7 +40,18 @@ export interface SchedulerServerOptions {
   autoSchedule?: boolean;
   /** Randomness for the schedulers; default Math.random. */
   rng?: () => number;
+  /**
+   * GC life time in ms: every GC_ADVANCE_INTERVAL_MS the safe point is raised to now − this, so
+   * versions older than it that no reader can see are collected by the stores (default 10
+   * minutes; 0 = never raised automatically, only by `regionkv ctl gc --advance`).
+   */
+  gcLifeTimeMs?: number;
 }
+
+/** Default GC life time: transactions may live up to 10 minutes. */
+export const DEFAULT_GC_LIFE_TIME_MS = 10 * 60 * 1000;
+/** How often the safe point is raised by the life-time rule. */
+export const GC_ADVANCE_INTERVAL_MS = 10_000;
 
 export interface RunningSchedulerServer {
   /** The address actually bound (host:port, with the real port when `listen` asked for 0). */
@@ -125,6 +136,14 @@ export async function startSchedulerServer(opts: SchedulerServerOptions): Promis
   }
   address = `${host}:${port}`;
   if (opts.autoSchedule ?? true) coordinator.start();
+  const gcLifeTimeMs = opts.gcLifeTimeMs ?? DEFAULT_GC_LIFE_TIME_MS;
+  const advanceGc = () => {
+    const before = core.getGcSafePoint();
+    const now = core.advanceGcSafePoint(gcLifeTimeMs);
+    if (now !== before) log.debug({ safePoint: String(now) }, "GC safe point raised by the life-time rule");
+  };
+  const gcTimer = gcLifeTimeMs > 0 ? setInterval(advanceGc, Math.min(GC_ADVANCE_INTERVAL_MS, gcLifeTimeMs)) : undefined;
+  gcTimer?.unref();
   const cfg = coordinator.config;
   log.info(
     { address, dataDir: opts.dataDir, clusterId: String(core.clusterId), bootstrapped: core.isBootstrapped(), maxReplicas: cfg.maxReplicas, maxStoreDownTimeMs: cfg.maxStoreDownTimeMs },
@@ -135,6 +154,7 @@ export async function startSchedulerServer(opts: SchedulerServerOptions): Promis
   const close = (): Promise<void> => {
     closing ??= (async () => {
       coordinator.stop();
+      if (gcTimer) clearInterval(gcTimer);
       service.endStreams();
       await shutdown(server, SHUTDOWN_GRACE_MS);
       core.close();

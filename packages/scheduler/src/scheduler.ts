@@ -200,12 +200,30 @@ export class SchedulerCore {
     return this.tsoOracle.allocate(count);
   }
 
+  /**
+   * The GC life time rule: raise the safe point to `now − lifeTimeMs` (no transaction may live
+   * longer than that). Returns the safe point in effect.
+   */
+  advanceGcSafePoint(lifeTimeMs: number): bigint {
+    const physical = this.now() - lifeTimeMs;
+    if (physical <= 0) return this.gcSafePoint;
+    return this.updateGcSafePoint(BigInt(physical) << 18n);
+  }
+
   getGcSafePoint(): bigint {
     return this.gcSafePoint;
   }
 
-  /** Raise the GC safe point; a lower value is ignored. Returns the safe point now in effect. */
+  /**
+   * Raise the GC safe point; a lower value is ignored. Returns the safe point now in effect.
+   * Throws GcSafePointError for a safe point in the future (its physical time after now): data a
+   * transaction starting now may still read would be collected.
+   */
   updateGcSafePoint(safePoint: bigint): bigint {
+    const physicalMs = safePoint >> 18n;
+    if (physicalMs > BigInt(this.now())) {
+      throw new GcSafePointError(`GC safe point ${safePoint} is in the future (physical time ${physicalMs} ms > now ${this.now()} ms): a safe point must be a timestamp already past`);
+    }
     if (safePoint > this.gcSafePoint) {
       this.db.saveGcSafePoint(safePoint);
       this.gcSafePoint = safePoint;
@@ -224,4 +242,9 @@ function validateRegion(region: metapb.Region): void {
   if (region.startKey.length > 0 && region.endKey.length > 0 && Buffer.compare(region.startKey, region.endKey) >= 0) {
     throw new SchedulerError("InvalidArgument", `region ${region.id}: start_key must be below end_key`);
   }
+}
+
+/** A GC safe point that cannot be accepted (in the future). */
+export class GcSafePointError extends Error {
+  override readonly name = "GcSafePointError";
 }

@@ -16,9 +16,9 @@ import { schedulerpb } from "@regionkv/proto";
 import { SchedulerError } from "./errors.js";
 import { regionHeartbeatStreamHandler } from "./region-heartbeat-stream.js";
 import type { RegionInfo } from "./region-tree.js";
-import type { SchedulerCore } from "./scheduler.js";
+import { GcSafePointError, type SchedulerCore } from "./scheduler.js";
 import { classifyFailure, OpenStreams, type ServiceContext } from "./service-context.js";
-import { checkRequestHeader, errorHeader, okHeader, required } from "./service-header.js";
+import { MalformedRequest, checkRequestHeader, errorHeader, okHeader, required } from "./service-header.js";
 import { allocSplitIds } from "./split-ids.js";
 import { tsoStreamHandler } from "./tso-stream.js";
 import { Coordinator, type ManualOperator } from "./schedule/coordinator.js";
@@ -248,7 +248,13 @@ export function createSchedulerService(opts: SchedulerServiceOptions): Scheduler
 
     updateGcSafePoint: unary("UpdateGCSafePoint", schedulerpb.UpdateGCSafePointResponse, (req: schedulerpb.UpdateGCSafePointRequest) => {
       const before = core.getGcSafePoint();
-      const now = core.updateGcSafePoint(req.safePoint);
+      let now: bigint;
+      try {
+        now = core.updateGcSafePoint(req.safePoint);
+      } catch (e) {
+        if (e instanceof GcSafePointError) throw new MalformedRequest(e.message);
+        throw e;
+      }
       if (now !== before) ctx.log.info({ safePoint: String(now) }, "GC safe point raised");
       return { header: ok(), newSafePoint: now };
     }),

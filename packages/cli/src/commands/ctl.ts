@@ -15,22 +15,22 @@ export interface CtlOptions {
   timeoutMs: number;
 }
 
-function endpoints(opts: CtlOptions): string[] {
+export function endpoints(opts: CtlOptions): string[] {
   return opts.scheduler.split(",").map((s) => s.trim());
 }
 
-function decode(text: string, opts: CtlOptions, what: string): Buffer {
+export function decode(text: string, opts: CtlOptions, what: string): Buffer {
   if (!opts.hex) return Buffer.from(text, "utf8");
   if (!/^([0-9a-fA-F]{2})*$/.test(text)) throw new Error(`${what} ${JSON.stringify(text)} is not hex (an even number of 0-9a-f digits); drop --hex to pass text`);
   return Buffer.from(text, "hex");
 }
 
-function encode(b: Buffer, opts: CtlOptions): string {
+export function encode(b: Buffer, opts: CtlOptions): string {
   return opts.hex ? b.toString("hex") : b.toString("utf8");
 }
 
 /** Open a connection, run `fn`, close it; any failure ends the command with one clear line. */
-async function withConnection<C extends { close(): unknown }, T>(command: string, open: () => Promise<C>, fn: (c: C) => Promise<T>): Promise<T> {
+export async function withConnection<C extends { close(): unknown }, T>(command: string, open: () => Promise<C>, fn: (c: C) => Promise<T>): Promise<T> {
   let conn: C | undefined;
   let result: T;
   try {

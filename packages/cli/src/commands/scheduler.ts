@@ -13,6 +13,8 @@ export interface SchedulerCommandOptions {
   schedulers: string;
   /** Replicas the balancers may move into one store per minute. */
   storeBalanceRate: number;
+  /** GC life time: a duration; 0s = the safe point is raised only by `ctl gc --advance`. */
+  gcLifeTime: string;
   logLevel: LogLevel;
 }
 
@@ -31,10 +33,17 @@ export async function runScheduler(opts: SchedulerCommandOptions): Promise<void>
     } catch (err) {
       throw new Error(`--schedulers: ${(err as Error).message}`, { cause: err });
     }
+    let gcLifeTimeMs: number;
+    try {
+      gcLifeTimeMs = parseDurationMs(opts.gcLifeTime);
+    } catch (err) {
+      throw new Error(`--gc-life-time: ${(err as Error).message}`, { cause: err });
+    }
     const server = await startSchedulerServer({
       listen: opts.listen,
       dataDir: opts.data,
       logger: log,
+      gcLifeTimeMs,
       scheduling: { maxReplicas: opts.maxReplicas, maxStoreDownTimeMs, schedulers, storeBalanceRatePerMin: opts.storeBalanceRate },
     });
     log.info({ address: server.address, dataDir: opts.data, clusterId: String(server.core.clusterId) }, "scheduler ready");
