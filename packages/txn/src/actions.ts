@@ -5,7 +5,8 @@
  *
  * - prewrite: another transaction's lock → Locked; a write committed at or after our start ts
  *   (of any kind, rollbacks included) → WriteConflict; Insert/CheckNotExists on a visible value →
- *   AlreadyExist; our own lock already there → nothing to do (a re-sent prewrite).
+ *   AlreadyExist; our own lock or our own commit record already there → nothing to do (a re-sent
+ *   prewrite; its response reports that lock's min commit ts or that commit ts again).
  * - commit: our lock → commit record at commit ts (CommitTsExpired below the lock's min commit ts);
  *   no lock but our commit record → done (re-sent); our rollback record → abort; another
  *   transaction's lock → retryable; neither lock nor record → nothing to do (tinykv.md pitfall).
@@ -81,17 +82,21 @@ export interface PrewriteParams {
 }
 
 /**
- * Check one mutation against the view: an error, "skip" (our lock is already there), or the lock
- * to write (its value written by `writePrewrite`).
+ * Check one mutation against the view: an error, "skip" (nothing to write), the lock to write (its
+ * value written by `writePrewrite`), or — for a re-sent prewrite — our lock already there
+ * (`existing`) or our commit record already there (`committed`: a 1PC that applied, or an async
+ * commit resolved meanwhile), which the response must report again rather than as a conflict.
  */
-export function checkPrewrite(txn: MvccTxn, m: PrewriteMutation, p: PrewriteParams): { error: KeyError } | "skip" | { lock: Lock } {
+export function checkPrewrite(txn: MvccTxn, m: PrewriteMutation, p: PrewriteParams): { error: KeyError } | "skip" | { lock: Lock } | { existing: Lock } | { committed: bigint } {
   const existing = txn.reader.getLock(m.key);
   if (existing) {
     if (existing.startTs !== p.startTs) return { error: lockedError(m.key, existing) };
-    return "skip";
+    return { existing };
   }
   const latest = txn.mostRecentWrite(m.key);
   if (latest && latest.commitTs >= p.startTs) {
+    const own = txn.currentWrite(m.key);
+    if (own && !isRollbackOf(own.write, own.commitTs, p.startTs)) return { committed: own.commitTs };
     return {
       error: {
         kind: {

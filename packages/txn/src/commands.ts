@@ -104,7 +104,7 @@ export class TxnCommands {
 
   async get(req: kvrpcpb.GetRequest, scope: TxnScope): Promise<kvrpcpb.GetResponse> {
     const resolved = resolvedOf(req.context);
-    const mem = this.cm.onRead(req.version, [req.key], resolved);
+    const mem = this.cm.onRead(req.version, [req.key], resolved)[0];
     if (mem) return { regionError: undefined, error: lockedError(mem.key, mem.lock), value: EMPTY, notFound: false };
     return this.withView<kvrpcpb.GetResponse>(req.context, scope, [req.key], (snap) => {
       const r = readKey(new MvccReader(snap.view), req.key, req.version, resolved);
@@ -116,13 +116,14 @@ export class TxnCommands {
   async batchGet(req: kvrpcpb.BatchGetRequest, scope: TxnScope): Promise<kvrpcpb.BatchGetResponse> {
     const keys = dedupe(req.keys);
     const resolved = resolvedOf(req.context);
-    const mem = this.cm.onRead(req.version, keys, resolved);
+    const mem = byKey(this.cm.onRead(req.version, keys, resolved));
     return this.withView<kvrpcpb.BatchGetResponse>(req.context, scope, keys, (snap) => {
       const reader = new MvccReader(snap.view);
       const pairs: kvrpcpb.KvPair[] = [];
       for (const key of keys) {
-        if (mem && mem.key.equals(key)) {
-          pairs.push({ error: lockedError(key, mem.lock), key, value: EMPTY });
+        const m = mem.get(key.toString("hex"));
+        if (m) {
+          pairs.push({ error: lockedError(key, m.lock), key, value: EMPTY });
           continue;
         }
         const r = readKey(reader, key, req.version, resolved);
@@ -136,7 +137,7 @@ export class TxnCommands {
   async scan(req: kvrpcpb.ScanRequest, scope: TxnScope): Promise<kvrpcpb.ScanResponse> {
     const resolved = resolvedOf(req.context);
     const [lo, hi] = req.reverse ? [req.endKey, req.startKey] : [req.startKey, req.endKey];
-    const mem = this.cm.onRead(req.version, [], resolved, { start: lo, end: hi });
+    const mem = byKey(this.cm.onRead(req.version, [], resolved, { start: lo, end: hi }));
     return this.withView<kvrpcpb.ScanResponse>(req.context, scope, [], (snap) => {
       if (req.limit === 0) return { regionError: undefined, pairs: [] };
       const region = snap.region;
@@ -146,9 +147,11 @@ export class TxnCommands {
       if (end.length > 0 && Buffer.compare(start, end) >= 0) return { regionError: undefined, pairs: [] };
       const pairs: kvrpcpb.KvPair[] = [];
       const reader = new MvccReader(snap.view);
-      for (const key of userKeys(snap.view, start, end, req.reverse)) {
-        if (mem && mem.key.equals(key)) {
-          pairs.push({ error: lockedError(key, mem.lock), key, value: EMPTY });
+      const memKeys = [...mem.values()].map((m) => m.key).filter((key) => Buffer.compare(key, start) >= 0 && (end.length === 0 || Buffer.compare(key, end) < 0));
+      for (const key of withMemoryLocked(userKeys(snap.view, start, end, req.reverse), memKeys, req.reverse)) {
+        const m = mem.get(key.toString("hex"));
+        if (m) {
+          pairs.push({ error: lockedError(key, m.lock), key, value: EMPTY });
         } else {
           const r = readKey(reader, key, req.version, resolved);
           if ("error" in r) pairs.push({ error: r.error, key, value: EMPTY });
@@ -191,11 +194,19 @@ export class TxnCommands {
         const params = { primary: req.primaryLock, startTs, ttlMs: req.lockTtl, minCommitTs: req.minCommitTs, secondaries: useAsync ? req.secondaries : undefined };
         const errors: KeyError[] = [];
         const toWrite: Array<{ m: PrewriteMutation; lock: Lock }> = [];
+        // A re-sent prewrite: the min commit ts of our async-commit locks already there, and our
+        // commit ts where the transaction is already committed; answered again, not as 0.
+        let resentMin = 0n;
+        let committedTs = 0n;
         for (const m of mutations) {
           const r = checkPrewrite(txn, m, params);
           if (r === "skip") continue;
           if ("error" in r) errors.push(r.error);
-          else toWrite.push({ m, lock: r.lock });
+          else if ("existing" in r) {
+            if (r.existing.secondaries !== undefined && r.existing.minCommitTs > resentMin) resentMin = r.existing.minCommitTs;
+          } else if ("committed" in r) {
+            if (r.committed > committedTs) committedTs = r.committed;
+          } else toWrite.push({ m, lock: r.lock });
         }
         if (errors.length > 0) return { batch: undefined, response: { regionError: undefined, errors, minCommitTs: 0n, onePcCommitTs: 0n } };
         let commitTs = 0n;
@@ -225,7 +236,12 @@ export class TxnCommands {
         }
         return {
           batch: txn.writes,
-          response: { regionError: undefined, errors: [], minCommitTs: useAsync && !onePc ? commitTs : 0n, onePcCommitTs: onePc ? commitTs : 0n },
+          response: {
+            regionError: undefined,
+            errors: [],
+            minCommitTs: useAsync && !onePc ? maxTs(commitTs, resentMin, committedTs) : 0n,
+            onePcCommitTs: onePc ? maxTs(commitTs, committedTs) : 0n,
+          },
         };
       }, failed);
     } finally {
@@ -404,6 +420,30 @@ function scanLocks(snap: TxnSnapshot, start: Buffer, end: Buffer, limit: number,
     if (rows.length < 256) return out;
     from = Buffer.concat([rows[rows.length - 1]!.key, Buffer.from([0])]);
   }
+}
+
+function maxTs(...ts: bigint[]): bigint {
+  return ts.reduce((a, b) => (b > a ? b : a), 0n);
+}
+
+function byKey(locks: readonly MemoryLock[]): Map<string, MemoryLock> {
+  return new Map(locks.map((m) => [m.key.toString("hex"), m]));
+}
+
+/**
+ * `keys` (in scan order) merged with the memory-locked keys `extra`, each once: a key an in-flight
+ * prewrite is writing may have nothing in the view yet, and must still be reported as locked.
+ */
+function* withMemoryLocked(keys: Iterable<Buffer>, extra: readonly Buffer[], reverse: boolean): Generator<Buffer> {
+  const order = (a: Buffer, b: Buffer) => (reverse ? Buffer.compare(b, a) : Buffer.compare(a, b));
+  const pending = [...extra].sort(order);
+  let i = 0;
+  for (const key of keys) {
+    while (i < pending.length && order(pending[i]!, key) < 0) yield pending[i++]!;
+    if (i < pending.length && order(pending[i]!, key) === 0) i++;
+    yield key;
+  }
+  while (i < pending.length) yield pending[i++]!;
 }
 
 /**

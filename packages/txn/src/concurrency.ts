@@ -38,23 +38,23 @@ export class ConcurrencyManager {
 
   /**
    * A read at `readTs` of `keys` (or of [start, end) when `range` is given): raises maxTs and
-   * returns the first memory lock that blocks it, if any.
+   * returns EVERY memory lock that blocks it (empty if none). All of them, not the first: a
+   * multi-key read that reported one and read the others from its view would miss writes that
+   * may commit at or below readTs.
    */
-  onRead(readTs: bigint, keys: readonly Buffer[], resolved: ReadonlySet<bigint>, range?: { start: Buffer; end: Buffer }): MemoryLock | undefined {
+  onRead(readTs: bigint, keys: readonly Buffer[], resolved: ReadonlySet<bigint>, range?: { start: Buffer; end: Buffer }): MemoryLock[] {
     this.updateMaxTs(readTs);
-    if (this.memLocks.size === 0) return undefined;
+    if (this.memLocks.size === 0) return [];
     const blocks = (m: MemoryLock) => !resolved.has(m.lock.startTs) && isLockedFor(m.lock, m.key, readTs);
     if (range) {
-      for (const m of this.memLocks.values()) {
-        if (Buffer.compare(m.key, range.start) >= 0 && (range.end.length === 0 || Buffer.compare(m.key, range.end) < 0) && blocks(m)) return m;
-      }
-      return undefined;
+      return [...this.memLocks.values()].filter((m) => Buffer.compare(m.key, range.start) >= 0 && (range.end.length === 0 || Buffer.compare(m.key, range.end) < 0) && blocks(m));
     }
+    const out: MemoryLock[] = [];
     for (const k of keys) {
       const m = this.memLocks.get(k.toString("hex"));
-      if (m && blocks(m)) return m;
+      if (m && blocks(m)) out.push(m);
     }
-    return undefined;
+    return out;
   }
 
   /** Lock `locks` in memory (the caller holds the keys' latches); returns the release. */
