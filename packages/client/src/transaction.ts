@@ -202,10 +202,6 @@ export class Transaction {
       this.state = "committed";
       return this.startTs;
     }
-    if (Date.now() - this.startedAt > this.ctx.maxTxnDurationMs) {
-      this.state = "rolledBack";
-      throw new TxnTimeoutError(`commit: the transaction started ${Date.now() - this.startedAt} ms ago, over maxTxnDurationMs (${this.ctx.maxTxnDurationMs}); nothing was written, run it again`);
-    }
     try {
       const commitTs = await this.ctx.core.run("commit", options, (scope) => this.twoPhase(scope, muts));
       this.state = "committed";
@@ -504,13 +500,17 @@ export class Transaction {
   }
 
   private checkActive(op: string): void {
+    if (this.state === "active" && Date.now() - this.startedAt > this.ctx.maxTxnDurationMs) {
+      throw new TxnTimeoutError(`${op}: the transaction started ${Date.now() - this.startedAt} ms ago, over maxTxnDurationMs (${this.ctx.maxTxnDurationMs}); its snapshot may be garbage-collected, start a new one`);
+    }
     if (this.state !== "active") throw new InvalidArgumentError(`${op}: the transaction is ${this.state === "committing" ? "committing" : this.state === "committed" ? "committed" : "rolled back"}; begin a new one`);
   }
 }
 
-/** The lock in a read's key error; any other key error is a server failure. */
+/** The lock in a read's key error; an abort (snapshot too old) ends the transaction; anything else is a server failure. */
 function lockOf(e: kvrpcpb.KeyError, op: string): kvrpcpb.LockInfo {
   if (e.kind?.$case === "locked") return e.kind.value;
+  if (e.kind?.$case === "abort") throw new TxnTimeoutError(`${op}: ${e.kind.value}`);
   throw new ServerError(`${op}: the store answered a read with ${JSON.stringify(e.kind)}`);
 }
 

@@ -102,7 +102,15 @@ export class TxnCommands {
 
   // ---- reads --------------------------------------------------------------------------------
 
+  /** A read below the GC safe point this store collected at may miss versions: refused. */
+  private tooOld(version: bigint): kvrpcpb.KeyError | undefined {
+    if (version >= this.gcSafePoint || version === 0n) return undefined;
+    return { kind: { $case: "abort", value: `snapshot too old: read ts ${version} is below the GC safe point ${this.gcSafePoint}; versions it needs may be collected, start a new transaction` } };
+  }
+
   async get(req: kvrpcpb.GetRequest, scope: TxnScope): Promise<kvrpcpb.GetResponse> {
+    const old = this.tooOld(req.version);
+    if (old) return { regionError: undefined, error: old, value: EMPTY, notFound: false };
     const resolved = resolvedOf(req.context);
     const mem = this.cm.onRead(req.version, [req.key], resolved)[0];
     if (mem) return { regionError: undefined, error: lockedError(mem.key, mem.lock), value: EMPTY, notFound: false };
@@ -115,6 +123,8 @@ export class TxnCommands {
 
   async batchGet(req: kvrpcpb.BatchGetRequest, scope: TxnScope): Promise<kvrpcpb.BatchGetResponse> {
     const keys = dedupe(req.keys);
+    const old = this.tooOld(req.version);
+    if (old) return { regionError: undefined, pairs: keys.map((key) => ({ error: old, key, value: EMPTY })) };
     const resolved = resolvedOf(req.context);
     const mem = byKey(this.cm.onRead(req.version, keys, resolved));
     return this.withView<kvrpcpb.BatchGetResponse>(req.context, scope, keys, (snap) => {
@@ -135,6 +145,8 @@ export class TxnCommands {
   }
 
   async scan(req: kvrpcpb.ScanRequest, scope: TxnScope): Promise<kvrpcpb.ScanResponse> {
+    const old = this.tooOld(req.version);
+    if (old) return { regionError: undefined, pairs: [{ error: old, key: req.startKey, value: EMPTY }] };
     const resolved = resolvedOf(req.context);
     const [lo, hi] = req.reverse ? [req.endKey, req.startKey] : [req.startKey, req.endKey];
     const mem = byKey(this.cm.onRead(req.version, [], resolved, { start: lo, end: hi }));

@@ -194,4 +194,18 @@ describe("gc", () => {
     assert.deepEqual((await pw(SAFE_POINT + 1n)).errors, []);
     assert.equal(b.lockOf(s("x"))?.startTs, SAFE_POINT + 1n);
   });
+
+  test("reads below a collected safe point are refused as too old (they could miss collected versions); at or above it they are served", async (t) => {
+    const b = history(t);
+    await gc(b, SAFE_POINT);
+    const get = (version: bigint) => b.cmds.get(kvrpcpb.GetRequest.fromPartial({ context: CTX, key: s("a"), version }), SCOPE);
+    const old = await get(SAFE_POINT - 1n);
+    assert.equal(errCase(old.error), "abort");
+    assert.match(old.error?.kind?.$case === "abort" ? old.error.kind.value : "", /snapshot too old/);
+    assert.equal((await get(SAFE_POINT)).error, undefined);
+    const batch = await b.cmds.batchGet(kvrpcpb.BatchGetRequest.fromPartial({ context: CTX, keys: [s("a"), s("b")], version: 1n }), SCOPE);
+    assert.deepEqual(batch.pairs.map((p) => errCase(p.error)), ["abort", "abort"]);
+    const scan = await b.cmds.scan(kvrpcpb.ScanRequest.fromPartial({ context: CTX, startKey: s("a"), limit: 10, version: 1n }), SCOPE);
+    assert.equal(errCase(scan.pairs[0]?.error), "abort");
+  });
 });
