@@ -1,6 +1,6 @@
 /**
  * regionkv benchmarks. Usage:
- *   pnpm bench [raft] [raftstore] [raftstore-threads] [kv] [split] [--quick] [--json] [kv/split flags]
+ *   pnpm bench [raft] [raftstore] [raftstore-threads] [kv] [split] [txn] [--quick] [--json] [kv/split/txn flags]
  * Figures go to stdout (a table, or JSON with --json); progress goes to stderr.
  * Every benchmark is bounded: it runs a fixed amount of work and stops.
  * `kv` starts clusters of real processes (regionkv, and etcd when installed), so it runs only
@@ -8,6 +8,8 @@
  * `split` (split latency, throughput while splitting and rebalancing, a new store's fair share,
  * re-replication after kill -9) starts its own cluster too and runs only when named:
  * `pnpm bench split --quick`.
+ * `txn` (transactions of 1/4/16 keys at concurrency 16/64, 2PC vs async commit vs 1PC) also
+ * starts its own cluster and runs only when named: `pnpm bench txn --quick`.
  */
 import os from "node:os";
 import { runKvBench } from "./kv-bench.js";
@@ -18,6 +20,7 @@ import { runRaftstoreThreadsBench } from "./raftstore-threads-bench.js";
 import { printTable, type BenchResult } from "./report.js";
 import { runSplitBench } from "./split-bench.js";
 import { SPLIT_USAGE, SPLIT_VALUE_FLAGS, parseSplitOptions } from "./split-options.js";
+import { TXN_USAGE, TXN_VALUE_FLAGS, parseTxnOptions, runTxnBench } from "./txn-bench.js";
 
 interface SuiteOptions {
   quick: boolean;
@@ -43,6 +46,7 @@ const suites: Record<string, Suite> = {
   "raftstore-threads": { run: runRaftstoreThreadsBench },
   kv: { run: runKvBench, flags: KV_VALUE_FLAGS, check: (o) => void parseKvOptions(o.args, o.quick), usage: KV_USAGE, explicit: true },
   split: { run: runSplitBench, flags: SPLIT_VALUE_FLAGS, check: (o) => void parseSplitOptions(o.args, o.quick), usage: SPLIT_USAGE, explicit: true },
+  txn: { run: runTxnBench, flags: TXN_VALUE_FLAGS, check: (o) => void parseTxnOptions(o.args, o.quick), usage: TXN_USAGE, explicit: true },
 };
 
 function usage(): string {
