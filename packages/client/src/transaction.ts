@@ -32,6 +32,9 @@ import { KV_BATCH_GET, KV_BATCH_ROLLBACK, KV_COMMIT, KV_GET, KV_PREWRITE, KV_SCA
 export const ASYNC_COMMIT_MAX_KEYS = 256;
 const LOGICAL_BITS = 18n;
 const EMPTY = Buffer.alloc(0);
+/** Backoff of a call waiting for another transaction's live lock: first poll, and the longest. */
+const LOCK_POLL_FIRST_MS = 4;
+const LOCK_POLL_MAX_MS = 200;
 
 /** What a transaction needs from its client. */
 export interface TxnContext {
@@ -252,9 +255,16 @@ export class Transaction {
         { key: lock.key, lockTs: lock.lockVersion },
       );
     }
-    // Poll: the holder may commit or roll back before its TTL runs out.
-    await scope.sleep(Math.min(waitMs, 50 + Math.floor(Math.random() * 50)));
+    // Poll with backoff: the holder usually finishes within milliseconds (an async-commit or
+    // 2PC transaction committing its secondaries), sometimes not before its TTL runs out.
+    const n = this.waits.get(scope) ?? 0;
+    this.waits.set(scope, n + 1);
+    const step = Math.min(LOCK_POLL_MAX_MS, LOCK_POLL_FIRST_MS * 2 ** n);
+    await scope.sleep(Math.min(waitMs, Math.ceil(step * (0.5 + Math.random() / 2))));
   }
+
+  /** Lock waits so far per call (their backoff). */
+  private readonly waits = new WeakMap<CallScope, number>();
 
   private async scanStore(scope: CallScope, start: Buffer, end: Buffer, limit: number): Promise<TxnKvPair[]> {
     const rows: TxnKvPair[] = [];
