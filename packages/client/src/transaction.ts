@@ -309,19 +309,35 @@ export class Transaction {
     const ageMs = Date.now() - this.startedAt;
     const lockTtl = BigInt(this.ctx.lockTtlMs + ageMs + Number(this.clockSkewMs()));
     const stopHeartbeat = this.startHeartbeat(primary);
+    // A 1PC prewrite, or the async-commit prewrites, decide the transaction where they land: once
+    // one may have been sent, a failure that does not prove it was refused is an unknown outcome.
+    const decisive = async <T>(sent: boolean, work: Promise<T>): Promise<T> => {
+      try {
+        return await work;
+      } catch (err) {
+        if (!sent || isDefiniteFailure(err)) throw err;
+        throw new UnknownOutcomeError(
+          `commit: transaction ${this.startTs} may or may not have committed (its ${this.ctx.onePc ? "one-phase" : "async-commit"} prewrite was sent and then: ${err instanceof Error ? err.message : String(err)}); read its keys to learn the outcome`,
+          { cause: err },
+        );
+      }
+    };
     try {
       if (this.ctx.onePc) {
-        const one = await this.tryOnePc(scope, muts, primary, lockTtl);
+        const one = await decisive(true, this.tryOnePc(scope, muts, primary, lockTtl));
         if (one !== undefined) return one;
       }
       const useAsync = this.ctx.asyncCommit && muts.length <= ASYNC_COMMIT_MAX_KEYS;
       const secondaries = useAsync ? muts.slice(1).map((m) => m.key) : [];
       let maxMinCommit = 0n;
       let allAsync = useAsync;
-      await this.prewrite(scope, muts, primary, lockTtl, { useAsync, secondaries }, (r) => {
-        if (r.minCommitTs === 0n) allAsync = false;
-        if (r.minCommitTs > maxMinCommit) maxMinCommit = r.minCommitTs;
-      });
+      await decisive(
+        useAsync,
+        this.prewrite(scope, muts, primary, lockTtl, { useAsync, secondaries }, (r) => {
+          if (r.minCommitTs === 0n) allAsync = false;
+          if (r.minCommitTs > maxMinCommit) maxMinCommit = r.minCommitTs;
+        }),
+      );
       await this.ctx.failpoints.afterPrewrite?.();
       if (useAsync && allAsync) {
         // Committed: every key is prewritten. Record it in the background.
@@ -515,6 +531,15 @@ export class Transaction {
     }
     if (this.state !== "active") throw new InvalidArgumentError(`${op}: the transaction is ${this.state === "committing" ? "committing" : this.state === "committed" ? "committed" : "rolled back"}; begin a new one`);
   }
+}
+
+/**
+ * Whether a failure of a prewrite proves the transaction did not commit: a key was refused (write
+ * conflict, abort, a lock that never went away) or the input was invalid. Deadlines, lost
+ * connections and closed clients prove nothing.
+ */
+function isDefiniteFailure(err: unknown): boolean {
+  return err instanceof WriteConflictError || err instanceof TxnAbortedError || err instanceof KeyLockedError || err instanceof InvalidArgumentError || err instanceof UnknownOutcomeError;
 }
 
 /** The lock in a read's key error; an abort (snapshot too old) ends the transaction; anything else is a server failure. */

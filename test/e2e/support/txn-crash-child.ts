@@ -12,13 +12,13 @@
  *
  * Deadline mode (`deadlineSweepMs`): for each deadline in turn, one transaction writing `writes`
  * with the keys suffixed `-<deadline>`, committed with that `timeoutMs`; the first commit that
- * rejects with DeadlineExceededError kills the process at once (before the client's background
- * rollback can reach a store), after printing
- *   deadline <startTs> <JSON keys>
- * If none does, it prints `no deadline` and exits 0.
+ * rejects (any error) kills the process at once (before the client's background rollback can
+ * reach a store), after printing
+ *   rejected <error code> <startTs> <JSON keys>
+ * If none does, it prints `no rejection` and exits 0.
  */
 import fs from "node:fs";
-import { DeadlineExceededError, TxnClient, type TxnFailpoints } from "@regionkv/client";
+import { TxnClient, type TxnFailpoints } from "@regionkv/client";
 
 export type CrashPoint = keyof TxnFailpoints;
 
@@ -64,14 +64,15 @@ async function main(): Promise<void> {
       try {
         await txn.commit({ timeoutMs: ms });
       } catch (err) {
-        if (err instanceof DeadlineExceededError) {
-          say(`deadline ${txn.startTs} ${JSON.stringify(keys)}`);
-          process.kill(process.pid, "SIGKILL");
-          await new Promise<void>(() => undefined);
-        }
+        // The first rejected commit: report how it was rejected and die at once, so no
+        // background rollback can hide what the stores hold.
+        const code = (err as { code?: string }).code ?? "UNKNOWN";
+        say(`rejected ${code} ${txn.startTs} ${JSON.stringify(keys)}`);
+        process.kill(process.pid, "SIGKILL");
+        await new Promise<void>(() => undefined);
       }
     }
-    say("no deadline");
+    say("no rejection");
     await db.close();
     return;
   }
