@@ -31,6 +31,8 @@ export {
 } from "./txn-client.js";
 export { Transaction, ASYNC_COMMIT_MAX_KEYS, type TxnFailpoints, type TxnKvPair, type TxnScanOptions } from "./transaction.js";
 export type { ClientLogger } from "./logger.js";
+export type { ConnectResult, StoreAddress, StoreTransport } from "./store-channels.js";
+export type { CallScope } from "./call-scope.js";
 export { MAX_KEY_BYTES, MAX_SCAN_LIMIT, MAX_VALUE_BYTES, type Bytes } from "./limits.js";
 export {
   AbortedError,

@@ -18,7 +18,7 @@ import { RegionLocator } from "./region-locator.js";
 import { RegionRequestSender } from "./region-request-sender.js";
 import type { RegionSource } from "./region-source.js";
 import { DEFAULT_BACKOFF, type BackoffPolicy } from "./retry-policy.js";
-import { StoreChannels } from "./store-channels.js";
+import { StoreChannels, type StoreTransport } from "./store-channels.js";
 
 /** Default per-call deadline. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -48,6 +48,11 @@ export interface RegionClientOptions {
   /** Randomness for backoff jitter, in [0, 1) (default Math.random). */
   random?: () => number;
   batchCommands?: boolean;
+  /**
+   * For tests and embedding: how requests reach the stores, instead of gRPC channels to the
+   * addresses the source gives (StoreChannels). The client closes it when it closes.
+   */
+  transport?: StoreTransport;
 }
 
 /** Options of a single call. */
@@ -66,12 +71,14 @@ export interface ResolvedOptions {
   batchCommands: boolean;
   /** "RawClient" or "TxnClient", for messages. */
   clientName: string;
+  /** Replaces the gRPC StoreChannels when set (tests, embedding). */
+  transport: StoreTransport | undefined;
 }
 
 export class RegionClient {
   readonly cache = new RegionCache();
   readonly locator: RegionLocator;
-  readonly stores: StoreChannels;
+  readonly stores: StoreTransport;
   readonly sender: RegionRequestSender;
   readonly closer = new AbortController();
 
@@ -82,13 +89,15 @@ export class RegionClient {
     // Every call in flight listens to it: no listener limit.
     setMaxListeners(0, this.closer.signal);
     this.locator = new RegionLocator(this.cache, source);
-    this.stores = new StoreChannels(source, {
-      connectTimeoutMs: opts.connectTimeoutMs,
-      batchCommands: opts.batchCommands,
-      logger: opts.logger,
-      backoff: opts.backoff,
-      random: opts.random,
-    });
+    this.stores =
+      opts.transport ??
+      new StoreChannels(source, {
+        connectTimeoutMs: opts.connectTimeoutMs,
+        batchCommands: opts.batchCommands,
+        logger: opts.logger,
+        backoff: opts.backoff,
+        random: opts.random,
+      });
     this.sender = new RegionRequestSender(this.cache, this.stores, opts.logger);
   }
 
@@ -195,6 +204,7 @@ export function resolveOptions(o: RegionClientOptions, clientName = "RawClient")
     random: o.random ?? Math.random,
     batchCommands: o.batchCommands ?? true,
     clientName,
+    transport: o.transport,
   };
 }
 /** `items` sorted by key, one per key (the first of equal keys). */

@@ -34,7 +34,7 @@ import { statusError, type BatchCommandsStream } from "./batch-commands-stream.j
 import type { CachedRegion, RegionCache } from "./region-cache.js";
 import type { RawResponse, RawRpc } from "./raw-rpcs.js";
 import { decideRegionError, decideRpcFailure, describeRegionError } from "./retry-policy.js";
-import type { StoreChannels } from "./store-channels.js";
+import type { StoreTransport } from "./store-channels.js";
 
 export type Attempt<T> = { ok: true; value: T } | { ok: false };
 
@@ -49,7 +49,7 @@ type CallOutcome<Resp> = { kind: "response"; response: Resp } | { kind: "failed"
 export class RegionRequestSender {
   constructor(
     private readonly cache: RegionCache,
-    private readonly stores: StoreChannels,
+    private readonly stores: StoreTransport,
     private readonly logger: ClientLogger,
   ) {}
 

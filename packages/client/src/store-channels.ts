@@ -35,6 +35,32 @@ export type StoreAddress = { ok: true; address: string } | { ok: false; reason: 
 
 export type ConnectResult = "ready" | "failed";
 
+/**
+ * How the request sender reaches stores: what `RegionRequestSender` and `RegionClient` use of
+ * StoreChannels. The gRPC implementation is StoreChannels; tests and embedders may pass another
+ * (`RegionClientOptions.transport`), e.g. one that calls an in-process store directly.
+ */
+export interface StoreTransport {
+  /** Where `storeId` is (an address the other methods take), or why it cannot be used. Throws the scope's abort error if the call ends meanwhile. */
+  resolve(storeId: bigint, scope: CallScope): Promise<StoreAddress>;
+  /**
+   * Wait until requests to `address` can be sent: "ready", or "failed" if the store cannot be
+   * reached (nothing was sent, so the request may go to another peer). Throws the scope's abort
+   * error if the call ends meanwhile.
+   */
+  connect(address: string, scope: CallScope): Promise<ConnectResult>;
+  /** The KvClient unary requests to `address` are invoked on (see RawRpc.invoke). */
+  client(address: string): regionkvpb.KvClient;
+  /** The BatchCommands stream to `address`, or undefined to send requests there as unary calls. */
+  batchStream(address: string): BatchCommandsStream | undefined;
+  /** A request to `storeId` at `address` could not be sent or its connection broke. */
+  onStoreFailure(storeId: bigint, address: string): void;
+  /** Forget the cached address of `storeId` (StoreNotMatch: the address no longer leads to it). */
+  forgetAddress(storeId: bigint): void;
+  /** Release every connection; called once, when the client closes. */
+  close(): void;
+}
+
 export interface StoreChannelsOptions {
   connectTimeoutMs: number;
   /** Send requests over one BatchCommands stream per store (else one unary call each). */
@@ -51,7 +77,7 @@ interface StoreConnection {
   batch: BatchCommandsStream | undefined;
 }
 
-export class StoreChannels {
+export class StoreChannels implements StoreTransport {
   private readonly addresses = new Map<bigint, string>();
   private readonly lookups = new Map<bigint, Promise<metapb.Store | undefined>>();
   private readonly connections = new Map<string, StoreConnection>();
