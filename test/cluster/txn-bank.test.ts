@@ -32,8 +32,8 @@
  * Commit outcomes: a 1PC / async-commit prewrite held on the wire past the call's deadline makes
  * the commit an UnknownOutcomeError (it lands and decides); any other rejection means not committed.
  *
- * Known bugs: `todo` tests that reproduce bugs found here (see their comments); they are reported,
- * not failing the suite, until fixed.
+ * Regressions: a start ts equal to an async/1PC commit ts (a spurious write conflict, fixed in
+ * packages/txn actions.ts `conflicts`).
  *
  * Runs are seeded but not replayable: see txn-sim.ts.
  */
@@ -443,8 +443,6 @@ describe("TxnClient on the simulated cluster: a client dies mid-commit", () => {
       await setup.run(async (txn) => {
         for (const s of ["a", "b", "c", "d", "a1", "b1"]) txn.put(k(s), `${s}0`);
       });
-      // Let the TSO's physical clock move on: a start ts equal to the setup's async commit ts
-      // would meet a spurious write conflict (see the todo test below).
       await sim.driver.ticks(1);
 
       // 2PC over two regions (ttl-a primary, ttl-b): dies after prewrite.
@@ -510,15 +508,12 @@ describe("TxnClient on the simulated cluster: a client dies mid-commit", () => {
   });
 });
 
-describe("TxnClient on the simulated cluster: known bugs", () => {
-  // BUG (packages/txn/src/actions.ts, checkPrewrite): a prewrite conflicts with a write committed
-  // AT its start ts (`latest.commitTs >= p.startTs`; TiKV's rule is `>`). TinyKV's rule assumed
-  // every commit ts comes from the TSO; an async-commit or 1PC commit ts is max_ts + 1 (max_ts
-  // synced to the TSO), so the next TSO timestamp can equal it, and a transaction starting there
-  // reads that write (commit ts <= start ts is visible) and then fails to commit with a
-  // WriteConflictError no concurrent write justifies (db.run retries it; a plain commit fails).
-  // Reproduces within a try or two (seed 11). Remove `todo` once fixed.
-  test("a transaction whose start ts equals an async commit's commit ts may write the keys it read", { todo: "spurious write conflict at commitTs == startTs (packages/txn checkPrewrite)" }, async () => {
+describe("TxnClient on the simulated cluster: regressions", () => {
+  // Was a bug (packages/txn actions.ts): a prewrite conflicted with another transaction's write
+  // committed AT its start ts. An async-commit or 1PC commit ts is max_ts + 1, so the next TSO
+  // timestamp can equal it; a transaction starting there reads that write (visible at ts ≥ commit
+  // ts) and must be able to write the key. Reproduced within a try or two with seed 11.
+  test("a transaction whose start ts equals an async commit's commit ts may write the keys it read", async () => {
     const c = Cluster.start({ seed: 11, stores: 3 });
     const sim = new TxnSim(c);
     sim.driver.start();

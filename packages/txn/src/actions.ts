@@ -16,7 +16,7 @@
  */
 import { kvrpcpb } from "@regionkv/proto";
 import { TS_MAX, physicalTime } from "./codec.js";
-import type { MvccTxn, MvccReader } from "./mvcc.js";
+import type { CommittedWrite, MvccReader, MvccTxn } from "./mvcc.js";
 import { LockKind, WriteKind, isLockedFor, type Lock, type Write } from "./records.js";
 
 export type KeyError = kvrpcpb.KeyError;
@@ -94,7 +94,7 @@ export function checkPrewrite(txn: MvccTxn, m: PrewriteMutation, p: PrewritePara
     return { existing };
   }
   const latest = txn.mostRecentWrite(m.key);
-  if (latest && latest.commitTs >= p.startTs) {
+  if (latest && conflicts(latest, p.startTs)) {
     const own = txn.currentWrite(m.key);
     if (own && !isRollbackOf(own.write, own.commitTs, p.startTs)) return { committed: own.commitTs };
     return {
@@ -122,6 +122,19 @@ export function checkPrewrite(txn: MvccTxn, m: PrewriteMutation, p: PrewritePara
       secondaries: p.secondaries === undefined ? undefined : isPrimary ? p.secondaries : [],
     },
   };
+}
+
+/**
+ * The write-conflict rule: the key's latest write has commit ts ≥ our start ts (tinykv.md). At
+ * equality the record is our own rollback in a TSO-only world; with 1PC and async commit a commit
+ * ts (max_ts + 1) can also equal a later TSO start ts, and then another transaction's commit
+ * record at exactly our start ts is in our snapshot (visible at ts ≥ commit ts): not a conflict
+ * (TiKV's rule too), unless it carries our overlapped rollback.
+ */
+function conflicts(latest: CommittedWrite, startTs: bigint): boolean {
+  if (latest.commitTs > startTs) return true;
+  if (latest.commitTs < startTs) return false;
+  return isRollbackOf(latest.write, latest.commitTs, startTs) || latest.write.startTs === startTs;
 }
 
 /** Write the lock (and value) of a checked mutation. */

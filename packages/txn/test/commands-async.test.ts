@@ -341,4 +341,21 @@ describe("overlapped rollback", () => {
     assert.deepEqual([st.action, st.commitVersion], [kvrpcpb.Action.NoAction, 0n]);
     assert.equal(errCase((await commit(b, 600n, 610n, ["k"])).error), "abort");
   });
+
+  test("a transaction starting exactly at another's 1PC commit ts sees that write and may overwrite it (no conflict); its own rollback at its start ts still conflicts", async (t) => {
+    const { b } = open(t);
+    await get(b, "x", 499n);
+    const T = (await b.cmds.prewrite(onePc(200n, [mutation(s("k"), s("k200"), kvrpcpb.Op.Put)]), SCOPE)).onePcCommitTs;
+    assert.equal(T, 500n);
+    // A TSO start ts can equal T: that snapshot contains the 1PC write.
+    assert.equal(await valueAt(b, "k", T), "k200");
+    const pw = await b.cmds.prewrite(onePc(T, [mutation(s("k"), s("kT"), kvrpcpb.Op.Put)], { tryOnePc: false }), SCOPE);
+    assert.deepEqual(pw.errors, [], "a commit record of another transaction at exactly our start ts is in our snapshot: no conflict");
+    assert.equal((await commit(b, T, T + 10n, ["k"])).error, undefined);
+    assert.equal(await valueAt(b, "k", T + 10n), "kT");
+    // Equality with our own rollback record is a conflict (tinykv.md's ≥ rule).
+    assert.equal((await rollback(b, 700n, ["j"])).error, undefined);
+    const late = await b.cmds.prewrite(onePc(700n, [mutation(s("j"), s("j700"), kvrpcpb.Op.Put)], { tryOnePc: false }), SCOPE);
+    assert.equal(errCase(late.errors[0]), "conflict");
+  });
 });
