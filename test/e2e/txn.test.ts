@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { TxnClient, WriteConflictError, type Transaction } from "@regionkv/client";
+import { seededRandom } from "@regionkv/raft";
 import { ProcessCluster, runCli } from "./support/processes.js";
 
 async function splitAt(c: ProcessCluster, keys: string[]): Promise<void> {
@@ -89,8 +90,8 @@ describe("transactions on real processes", () => {
     let checks = 0;
     const deadline = Date.now() + 6_000;
     const worker = async (seed: number) => {
-      let r = seed;
-      const rand = (n: number) => ((r = (r * 1103515245 + 12345) % 2 ** 31), r % n);
+      const random = seededRandom(seed);
+      const rand = (n: number) => Math.floor(random() * n);
       while (Date.now() < deadline) {
         const from = rand(N);
         const to = (from + 1 + rand(N - 1)) % N;

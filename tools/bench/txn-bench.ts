@@ -14,6 +14,7 @@
  */
 import os from "node:os";
 import type { TxnClient as TxnClientType } from "@regionkv/client";
+import { seededRandom } from "@regionkv/raft";
 import { LatencyHistogram } from "./histogram.js";
 import { installInterruptHandlers, runCleanups, tempDir } from "./kv-procs.js";
 import { positiveInt, readFlagValues } from "./kv-options.js";
@@ -105,11 +106,8 @@ export async function runTxnBench(opts: { quick: boolean; args: string[] }): Pro
       });
     }
 
-    let seed = 12345;
-    const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
+    const random = seededRandom(12345);
+    const rand = (n: number) => Math.floor(random() * n);
     for (const keysPerTxn of [1, 4, 16]) {
       for (const concurrency of [16, 64]) {
         for (const mode of Object.keys(MODES) as Mode[]) {
