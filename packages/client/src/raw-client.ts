@@ -30,7 +30,7 @@ import { RetryBudget, type CallScope } from "./call-scope.js";
 import { InvalidArgumentError } from "./errors.js";
 import { checkedBound, checkedKey, checkedScanLimit, checkedValue, checkRange, type Bytes } from "./limits.js";
 import { RAW_BATCH_GET, RAW_BATCH_PUT, RAW_CAS, RAW_DELETE, RAW_DELETE_RANGE, RAW_GET, RAW_PUT, RAW_SCAN } from "./raw-rpcs.js";
-import { RegionClient, resolveOptions, runParallel, sortedDistinct, type RegionClientOptions, type SchedulerLogger } from "./region-client.js";
+import { RegionClient, resolveOptions, runParallel, sortedDistinct, type ConnectOptions, type RegionClientOptions } from "./region-client.js";
 import type { RegionSlice } from "./region-locator.js";
 import type { RegionSource } from "./region-source.js";
 
@@ -38,27 +38,8 @@ export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_MS } f
 
 const EMPTY = Buffer.alloc(0);
 
-export interface RawClientOptions {
-  /** The scheduler's "host:port", or several (tried in turn). */
-  scheduler: string | string[];
-  /** Per-call deadline in ms, retries included (default 10,000). A call option overrides it. */
-  timeoutMs?: number;
-  /**
-   * How many times one request may be retried after region errors or unreachable stores (default
-   * 64); a guard against loops, as the deadline usually ends a failing call first.
-   */
-  maxRetries?: number;
-  /** How long to wait for a connection to a store before trying another peer, in ms (default 3,000). */
-  connectTimeoutMs?: number;
-  /** A pino logger (retries are logged at debug). */
-  logger?: SchedulerLogger;
-  /**
-   * Send the requests to each store over one long-lived BatchCommands stream, many per message
-   * (default true); false sends each as its own unary gRPC call. A store without BatchCommands is
-   * sent unary calls either way.
-   */
-  batchCommands?: boolean;
-}
+/** Options of `RawClient.connect`: where the scheduler is, deadlines, retries, batching. */
+export type RawClientOptions = ConnectOptions;
 
 /** Options of `RawClient.withRegionSource` (tests, embedding): no scheduler address, any logger. */
 export type RawClientInternalOptions = RegionClientOptions;

@@ -55,6 +55,29 @@ export interface RegionClientOptions {
   transport?: StoreTransport;
 }
 
+/** How a client reaches the cluster (both clients' `connect` options). */
+export interface ConnectOptions {
+  /** The scheduler's "host:port", or several (tried in turn). */
+  scheduler: string | string[];
+  /** Per-call deadline in ms, retries included (default 10,000). A call option overrides it. */
+  timeoutMs?: number;
+  /**
+   * How many times one request may be retried after region errors or unreachable stores (default
+   * 64); a guard against loops, as the deadline usually ends a failing call first.
+   */
+  maxRetries?: number;
+  /** How long to wait for a connection to a store before trying another peer, in ms (default 3,000). */
+  connectTimeoutMs?: number;
+  /** A pino logger (retries are logged at debug). */
+  logger?: SchedulerLogger;
+  /**
+   * Send the requests to each store over one long-lived BatchCommands stream, many per message
+   * (default true); false sends each as its own unary gRPC call. A store without BatchCommands is
+   * sent unary calls either way.
+   */
+  batchCommands?: boolean;
+}
+
 /** Options of a single call. */
 export interface CallOptions {
   timeoutMs?: number;

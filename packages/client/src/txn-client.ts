@@ -19,7 +19,7 @@ import type { SchedulerRpcClient } from "@regionkv/scheduler/client";
 import type { CallScope } from "./call-scope.js";
 import { InvalidArgumentError, ServerError, WriteConflictError } from "./errors.js";
 import { LockResolver } from "./lock-resolver.js";
-import { RegionClient, resolveOptions, type RegionClientOptions, type SchedulerLogger } from "./region-client.js";
+import { RegionClient, resolveOptions, type ConnectOptions, type RegionClientOptions } from "./region-client.js";
 import type { RegionSource } from "./region-source.js";
 import { Transaction, type TxnContext, type TxnFailpoints } from "./transaction.js";
 import { KV_GC, KV_SCAN_LOCK } from "./txn-rpcs.js";
@@ -43,15 +43,7 @@ export interface CommitOptions {
   asyncCommit?: boolean;
 }
 
-export interface TxnClientOptions extends CommitOptions {
-  /** The scheduler's "host:port", or several. */
-  scheduler: string | string[];
-  /** Per-call deadline in ms (default 10,000). */
-  timeoutMs?: number;
-  maxRetries?: number;
-  connectTimeoutMs?: number;
-  logger?: SchedulerLogger;
-  batchCommands?: boolean;
+export interface TxnClientOptions extends ConnectOptions, CommitOptions {
   /** Lock TTL beyond the transaction's age, ms (default 3,000). */
   lockTtlMs?: number;
   /** How often a committing transaction heartbeats its primary lock, ms (default 1,000). */

@@ -7,17 +7,13 @@
  *   deadlines (and their cap), cancellation when the stream goes away, half-close, backpressure.
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { Engine } from "@regionkv/engine";
-import { regionkvpb, type kvrpcpb, type metapb, type raft_cmdpb } from "@regionkv/proto";
-import { RaftStore, bootstrapStore, firstRegion, prepareBootstrapRegion, type ProposalResult, type ProposeOptions } from "@regionkv/raftstore";
+import { regionkvpb, type kvrpcpb, type raft_cmdpb } from "@regionkv/proto";
+import type { ProposalResult, ProposeOptions, RaftStore } from "@regionkv/raftstore";
 import { Registry } from "prom-client";
 import { KvService, MAX_BATCH_KEYS, MAX_GRPC_MESSAGE_BYTES, MAX_OUTSTANDING, MAX_RESPONSES_PER_MESSAGE, rawKvService } from "../src/index.js";
-import { silent, waitFor } from "./transport-helpers.js";
+import { leadingSingleStore, silent, waitFor } from "./transport-helpers.js";
 
 type Request = regionkvpb.BatchCommandsRequest_Request;
 type Response = regionkvpb.BatchCommandsResponse_Response;
@@ -51,28 +47,7 @@ async function serve(t: TestContext, kv: KvService, registry: Registry, ctx: kvr
 
 /** A real single-store RaftStore (one region, one peer, leading) behind a KvService. */
 async function realStore(t: TestContext, definition?: grpc.ServiceDefinition): Promise<Fixture> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "regionkv-batch-commands-"));
-  const region: metapb.Region = firstRegion([1]);
-  const setup = Engine.open(dir);
-  bootstrapStore(setup, 1n, 1n);
-  prepareBootstrapRegion(setup, region);
-  setup.close();
-  const engine = Engine.open(dir);
-  const store = new RaftStore({
-    storeId: 1n,
-    engine,
-    transport: { send: () => true, flush: () => undefined },
-    config: { raftBaseTickMs: 10, raftHeartbeatTicks: 2, raftElectionTimeoutTicks: 10, proposalTimeoutMs: 5_000 },
-    seed: 1,
-    logger: silent,
-  });
-  t.after(() => {
-    store.stop();
-    engine.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  store.start();
-  await waitFor(() => store.peers.get(1)?.isLeader === true, "the single peer leads");
+  const { store, region } = await leadingSingleStore(t, "regionkv-batch-commands-");
   const registry = new Registry();
   const kv = new KvService({ store, logger: silent, registry });
   return serve(t, kv, registry, { regionId: region.id, regionEpoch: region.regionEpoch, peer: region.peers[0], term: 0n, resolvedLocks: [] }, definition);

@@ -4,9 +4,14 @@
  * reporter and bounded polling.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { eraftpb, metapb, regionkvpb, type raft_serverpb } from "@regionkv/proto";
 import { seededRandom } from "@regionkv/raft";
+import { Engine } from "@regionkv/engine";
+import { RaftStore, bootstrapStore, firstRegion, prepareBootstrapRegion } from "@regionkv/raftstore";
 import pino from "pino";
 import { Registry } from "prom-client";
 import {
@@ -222,4 +227,34 @@ export async function metricValue(metrics: TransportMetrics, name: string, label
   assert.ok(m, `no metric ${name}`);
   const got = await m.get();
   return got.values.filter((v) => Object.entries(labels).every(([k, val]) => String((v.labels as Record<string, unknown>)[k]) === val)).reduce((s, v) => s + v.value, 0);
+}
+
+/**
+ * A real single-store RaftStore on a fresh data directory: one region over the whole key space,
+ * one peer, leading (awaited). Stopped and removed when the test ends.
+ */
+export async function leadingSingleStore(t: AfterHook, dirPrefix: string): Promise<{ store: RaftStore; engine: Engine; region: metapb.Region }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), dirPrefix));
+  const region: metapb.Region = firstRegion([1]);
+  const setup = Engine.open(dir);
+  bootstrapStore(setup, 1n, 1n);
+  prepareBootstrapRegion(setup, region);
+  setup.close();
+  const engine = Engine.open(dir);
+  const store = new RaftStore({
+    storeId: 1n,
+    engine,
+    transport: { send: () => true, flush: () => undefined },
+    config: { raftBaseTickMs: 10, raftHeartbeatTicks: 2, raftElectionTimeoutTicks: 10, proposalTimeoutMs: 5_000 },
+    seed: 1,
+    logger: silent,
+  });
+  t.after(() => {
+    store.stop();
+    engine.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  store.start();
+  await waitFor(() => store.peers.get(1)?.isLeader === true, "the single peer leads");
+  return { store, engine, region };
 }

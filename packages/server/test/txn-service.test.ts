@@ -5,18 +5,13 @@
  * naming what is wrong.
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { Engine } from "@regionkv/engine";
 import { kvrpcpb, regionkvpb, type metapb } from "@regionkv/proto";
-import { RaftStore, bootstrapStore, firstRegion, prepareBootstrapRegion } from "@regionkv/raftstore";
 import { RaftTxnStorage, TxnCommands, composeTs } from "@regionkv/txn";
 import { Registry } from "prom-client";
 import { KvService, MAX_GRPC_MESSAGE_BYTES, rawKvService } from "../src/index.js";
-import { silent, waitFor } from "./transport-helpers.js";
+import { leadingSingleStore, silent, waitFor } from "./transport-helpers.js";
 
 const b = (s: string): Buffer => Buffer.from(s);
 
@@ -29,23 +24,7 @@ interface Fixture {
 }
 
 async function fixture(t: TestContext): Promise<Fixture> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "regionkv-txn-service-"));
-  const region: metapb.Region = firstRegion([1]);
-  const setup = Engine.open(dir);
-  bootstrapStore(setup, 1n, 1n);
-  prepareBootstrapRegion(setup, region);
-  setup.close();
-  const engine = Engine.open(dir);
-  const store = new RaftStore({
-    storeId: 1n,
-    engine,
-    transport: { send: () => true, flush: () => undefined },
-    config: { raftBaseTickMs: 10, raftHeartbeatTicks: 2, raftElectionTimeoutTicks: 10, proposalTimeoutMs: 5_000 },
-    seed: 1,
-    logger: silent,
-  });
-  store.start();
-  await waitFor(() => store.peers.get(1)?.isLeader === true, "the single peer leads");
+  const { store, region } = await leadingSingleStore(t, "regionkv-txn-service-");
   const tso = { now: composeTs(1000n, 0n) };
   const txn = new TxnCommands({ storage: new RaftTxnStorage({ store, tso: async () => (tso.now += 1n) }) });
   const kv = new KvService({ store, logger: silent, registry: new Registry(), txn });
@@ -56,9 +35,6 @@ async function fixture(t: TestContext): Promise<Fixture> {
   t.after(() => {
     client.close();
     server.forceShutdown();
-    store.stop();
-    engine.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   });
   const ctx: kvrpcpb.Context = { regionId: region.id, regionEpoch: region.regionEpoch, peer: region.peers[0], term: 0n, resolvedLocks: [] };
   return { client, ctx, region, tso };
