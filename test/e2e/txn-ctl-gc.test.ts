@@ -82,6 +82,20 @@ test("ctl txn and ctl gc; the stores' GC loop collects old versions and resolves
     assert.ok(Date.now() < deadline, "the leader store collected below the safe point within 30 s");
     await new Promise((res) => setTimeout(res, 250));
   }
+  // Every store enforces the scheduler's safe point (read every 10 s), not only the one that
+  // collected: a store without the region's leader answers "too old" before routing.
+  const other = c.stores.find((st) => st.storeId !== String(region.leader!.storeId))!;
+  const kvOther = new regionkvpb.KvClient(other.address, grpc.credentials.createInsecure());
+  t.after(() => kvOther.close());
+  const otherDeadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await new Promise<kvrpcpb.GetResponse>((resolve, reject) =>
+      kvOther.kvGet(kvrpcpb.GetRequest.fromPartial({ context: ctx, key: Buffer.from("a"), version: BigInt(first.commitTs) }), (e, res) => (e ? reject(e) : resolve(res!))),
+    );
+    if (r.error?.kind?.$case === "abort") break;
+    assert.ok(Date.now() < otherDeadline, `store ${other.storeId} refuses reads below the safe point within 30 s`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
   // The newest versions are intact; the abandoned transaction was rolled back by GC's lock resolution.
   const after = JSON.parse(await ctl(c, "txn", "get", "a", "get", "b", "get", "c", "get", "d", "--json")) as { reads: Array<{ key: string; value: string | null }> };
   assert.deepEqual(after.reads, [

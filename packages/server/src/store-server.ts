@@ -27,6 +27,9 @@ import { MAX_GRPC_MESSAGE_BYTES } from "./limits.js";
 import { startStatusServer, type StatusServer } from "./status-server.js";
 import { GrpcTransport, RAFT_TRANSPORT_SERVER_OPTIONS, StoreResolver, TransportMetrics, raftTransportService, rawRaftTransportService } from "./transport/index.js";
 
+/** How often a store reads the scheduler's GC safe point. */
+export const GC_SAFE_POINT_REFRESH_MS = 10_000;
+
 export interface StoreServerOptions {
   /** Scheduler endpoint(s), host:port. */
   scheduler: string | string[];
@@ -173,6 +176,17 @@ export async function startStore(opts: StoreServerOptions): Promise<StoreServer>
     cleanups.push(() => rs.stop());
 
     const txn = new TxnCommands({ storage: new RaftTxnStorage({ store: rs, tso: () => scheduler.getTimestamp() }) });
+    // The GC safe point from the scheduler: reads and prewrites below it are refused on every
+    // store, not only on the one that ran the region's last GC (a leader may have moved since).
+    const refreshSafePoint = () =>
+      void scheduler
+        .getGcSafePoint()
+        .then((sp) => txn.noteGcSafePoint(sp))
+        .catch((err: unknown) => slog.debug({ err }, "could not read the GC safe point; keeping the last one"));
+    refreshSafePoint();
+    const safePointTimer = setInterval(refreshSafePoint, GC_SAFE_POINT_REFRESH_MS);
+    safePointTimer.unref();
+    cleanups.push(() => clearInterval(safePointTimer));
     const kv = new KvService({ store: rs, logger: slog, registry, txn });
     // The raw definition leaves decoding of BatchCommands to the service, so one undecodable
     // sub-request gets its own INVALID_ARGUMENT instead of failing the stream.

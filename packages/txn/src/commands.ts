@@ -102,7 +102,12 @@ export class TxnCommands {
 
   // ---- reads --------------------------------------------------------------------------------
 
-  /** A read below the GC safe point this store collected at may miss versions: refused. */
+  /** Raise the GC safe point this store enforces (from the scheduler, or a GC it ran). */
+  noteGcSafePoint(safePoint: bigint): void {
+    if (safePoint > this.gcSafePoint) this.gcSafePoint = safePoint;
+  }
+
+  /** A read below the GC safe point may miss collected versions: refused. */
   private tooOld(version: bigint): kvrpcpb.KeyError | undefined {
     if (version >= this.gcSafePoint || version === 0n) return undefined;
     return { kind: { $case: "abort", value: `snapshot too old: read ts ${version} is below the GC safe point ${this.gcSafePoint}; versions it needs may be collected, start a new transaction` } };
@@ -353,7 +358,7 @@ export class TxnCommands {
   }
 
   async gc(req: kvrpcpb.GCRequest, scope: TxnScope): Promise<kvrpcpb.GCResponse & { stats?: GcStats }> {
-    if (req.safePoint > this.gcSafePoint) this.gcSafePoint = req.safePoint;
+    this.noteGcSafePoint(req.safePoint);
     const stats = await gcRegion(this.storage, requireContext(req.context), req.safePoint, scope);
     if ("regionError" in stats) return { regionError: stats.regionError, error: undefined };
     return { regionError: undefined, error: undefined, stats };
