@@ -34,14 +34,11 @@
  */
 import { Metadata, status as GrpcStatus, type CallOptions, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
 import { TxnClient, type CallScope, type ConnectResult, type RegionSource, type RegionWithLeader, type StoreAddress, type StoreTransport, type TxnClientInternalOptions } from "@regionkv/client";
-import { raft_cmdpb, type errorpb, type kvrpcpb, type metapb, type regionkvpb } from "@regionkv/proto";
+import { MAX_LOGICAL, composeTs, physicalMs, raft_cmdpb, type errorpb, type kvrpcpb, type metapb, type regionkvpb } from "@regionkv/proto";
 import { keyInRegion, type RaftStore } from "@regionkv/raftstore";
 import { KvService, type KvMethod, type KvRequestScope, type KvServiceOptions } from "@regionkv/server";
 import { RaftTxnStorage, TxnCommands } from "@regionkv/txn";
 import { ClusterError, type Cluster } from "./cluster.js";
-
-const LOGICAL_BITS = 18n;
-const LOGICAL_MAX = 1n << LOGICAL_BITS;
 
 /** The cluster's timestamp oracle on simulated time; see the file comment. */
 export class SimTso {
@@ -57,16 +54,16 @@ export class SimTso {
     if (now > this.physical) {
       this.physical = now;
       this.logical = 0n;
-    } else if (++this.logical >= LOGICAL_MAX) {
+    } else if (++this.logical >= MAX_LOGICAL) {
       this.physical += 1n;
       this.logical = 0n;
     }
-    return (this.physical << LOGICAL_BITS) | this.logical;
+    return composeTs(this.physical, this.logical);
   }
 
   /** The physical part of `ts` (ms on this TSO's clock). */
   static physical(ts: bigint): bigint {
-    return ts >> LOGICAL_BITS;
+    return physicalMs(ts);
   }
 
   /** The physical time now (ms on this TSO's clock), without handing out a timestamp. */

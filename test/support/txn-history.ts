@@ -46,7 +46,9 @@
  * `process`, `invokedAt` and `completedAt` are carried for the caller's own reports; no session or
  * real-time order is checked (the TSO timestamps are the stronger check).
  */
-import { seededRandom } from "@regionkv/raft";
+import { Bfs, stronglyConnected, type Digraph } from "./digraph.js";
+
+export { appendWorkload, type AppendWorkloadOptions, type PlannedOp, type PlannedTxn } from "./list-append-workload.js";
 
 // ---------------------------------------------------------------------------------------------
 // History
@@ -517,19 +519,8 @@ function buildDependencyGraph(h: IndexedHistory, reads: readonly ExternalRead[],
   return { size: n, start, deps };
 }
 
-/**
- * A directed graph as the SCC and BFS code sees it: node u has `degree(u)` candidate edges, each
- * backed by a dependency edge; `target` is -1 for a candidate that is not an edge of this graph.
- */
-interface Digraph {
-  size: number;
-  degree(u: number): number;
-  target(u: number, i: number): number;
-  dep(u: number, i: number): Dep;
-}
-
 /** The dependency graph restricted to edge kinds in `mask`, and (optionally) to nodes `keep` accepts. */
-function kindsOf(g: DependencyGraph, mask: number, keep: (v: number) => boolean = () => true): Digraph {
+function kindsOf(g: DependencyGraph, mask: number, keep: (v: number) => boolean = () => true): Digraph<Dep> {
   return {
     size: g.size,
     degree: (v) => g.start[v + 1]! - g.start[v]!,
@@ -546,7 +537,7 @@ function kindsOf(g: DependencyGraph, mask: number, keep: (v: number) => boolean 
  * edge is taken only from an even node. Its cycles are exactly the closed walks of the dependency
  * graph with no two consecutive rw edges, which snapshot isolation forbids.
  */
-function siProduct(g: DependencyGraph, keep: (u: number) => boolean = () => true): Digraph {
+function siProduct(g: DependencyGraph, keep: (u: number) => boolean = () => true): Digraph<Dep> {
   return {
     size: 2 * g.size,
     degree: (u) => g.start[(u >> 1) + 1]! - g.start[u >> 1]!,
@@ -557,118 +548,6 @@ function siProduct(g: DependencyGraph, keep: (u: number) => boolean = () => true
     },
     dep: (u, i) => g.deps[g.start[u >> 1]! + i]!,
   };
-}
-
-interface Components {
-  /** Component id per node. */
-  comp: Int32Array;
-  /** Size per component id. */
-  size: number[];
-}
-
-/** Tarjan's strongly connected components, iteratively (an explicit call stack), in O(V + E). */
-function stronglyConnected(g: Digraph): Components {
-  const n = g.size;
-  const index = new Int32Array(n).fill(-1);
-  const low = new Int32Array(n);
-  const cursor = new Int32Array(n);
-  const onStack = new Uint8Array(n);
-  const comp = new Int32Array(n).fill(-1);
-  const stack = new Int32Array(n);
-  const calls = new Int32Array(n);
-  const size: number[] = [];
-  let sp = 0;
-  let counter = 0;
-  for (let root = 0; root < n; root++) {
-    if (index[root] !== -1) continue;
-    let cp = 0;
-    const enter = (v: number): void => {
-      index[v] = low[v] = counter++;
-      stack[sp++] = v;
-      onStack[v] = 1;
-      cursor[v] = 0;
-      calls[cp++] = v;
-    };
-    enter(root);
-    while (cp > 0) {
-      const u = calls[cp - 1]!;
-      if (cursor[u]! < g.degree(u)) {
-        const w = g.target(u, cursor[u]!++);
-        if (w < 0) continue;
-        if (index[w] === -1) enter(w);
-        else if (onStack[w] === 1 && index[w]! < low[u]!) low[u] = index[w]!;
-        continue;
-      }
-      cp--;
-      if (low[u] === index[u]) {
-        const id = size.length;
-        let members = 0;
-        let w: number;
-        do {
-          w = stack[--sp]!;
-          onStack[w] = 0;
-          comp[w] = id;
-          members++;
-        } while (w !== u);
-        size.push(members);
-      }
-      if (cp > 0) {
-        const parent = calls[cp - 1]!;
-        if (low[u]! < low[parent]!) low[parent] = low[u]!;
-      }
-    }
-  }
-  return { comp, size };
-}
-
-/** Breadth-first search scratch space shared by all searches of one graph size (stamps avoid clearing). */
-class Bfs {
-  private readonly stamp: Int32Array;
-  private readonly parent: Int32Array;
-  private readonly via: Array<Dep | undefined>;
-  private readonly queue: Int32Array;
-  private epoch = 0;
-  /** Edge visits so far. */
-  visits = 0;
-  constructor(size: number) {
-    this.stamp = new Int32Array(size);
-    this.parent = new Int32Array(size);
-    this.via = new Array<Dep | undefined>(size);
-    this.queue = new Int32Array(size);
-  }
-
-  /**
-   * From `from`, the shortest path to a node `isGoal` accepts, as the edges taken; `undefined` if
-   * none, or once `limit` edge visits are spent. `from` itself counts as a goal only when reached
-   * again (then the path is a cycle).
-   */
-  search(g: Digraph, from: number, isGoal: (u: number) => boolean, limit = Infinity): Dep[] | undefined {
-    const e = ++this.epoch;
-    let head = 0;
-    let tail = 0;
-    this.queue[tail++] = from;
-    this.stamp[from] = e;
-    while (head < tail) {
-      const u = this.queue[head++]!;
-      const deg = g.degree(u);
-      for (let i = 0; i < deg; i++) {
-        if (++this.visits > limit) return undefined;
-        const w = g.target(u, i);
-        if (w < 0) continue;
-        if (isGoal(w)) {
-          const path = [g.dep(u, i)];
-          for (let x = u; x !== from; x = this.parent[x]!) path.push(this.via[x]!);
-          return path.reverse();
-        }
-        if (this.stamp[w] === e) continue;
-        this.stamp[w] = e;
-        this.parent[w] = u;
-        this.via[w] = g.dep(u, i);
-        this.queue[tail++] = w;
-      }
-    }
-    return undefined;
-  }
 }
 
 /** Finds the cyclic components and reports each one's worst cycle. */
@@ -694,7 +573,7 @@ function checkCycles(h: IndexedHistory, g: DependencyGraph, isolation: Isolation
     if (w.si === undefined && product.size[product.comp[2 * v + 1]!]! > 1) w.si = 2 * v + 1;
   }
 
-  const bfs = new Bfs(2 * g.size);
+  const bfs = new Bfs<Dep>(2 * g.size);
   for (const [c, w] of witness) {
     const sccSize = all.size[c]!;
     let cycle: Dep[];
@@ -735,7 +614,7 @@ function checkCycles(h: IndexedHistory, g: DependencyGraph, isolation: Isolation
  * by rw inside the product component), checking each node it reaches for an rw edge back to b.
  * Gives up after `budget` edge visits in total (reachability per edge is not linear).
  */
-function findSingleRwCycle(g: DependencyGraph, bfs: Bfs, members: readonly number[], inSub: (u: number) => boolean, budget: number): Dep[] | undefined {
+function findSingleRwCycle(g: DependencyGraph, bfs: Bfs<Dep>, members: readonly number[], inSub: (u: number) => boolean, budget: number): Dep[] | undefined {
   const limit = bfs.visits + budget;
   const plain = kindsOf(g, KIND_BIT.ww | KIND_BIT.wr, (x) => inSub(2 * x));
   for (const b of members) {
@@ -932,74 +811,6 @@ function describeCycle(h: IndexedHistory, type: CycleAnomalyType, cycle: readonl
   const steps = cycle.slice(0, CYCLE_STEPS_SHOWN).map((d) => describeEdge(toEdge(h, d)));
   if (cycle.length > CYCLE_STEPS_SHOWN) steps.push(`… ${cycle.length - CYCLE_STEPS_SHOWN} more edges back to T${h.txns[cycle[0]!.from]!.id}`);
   return `${type}: ${what}; a ${cycle.length}-transaction cycle in a component of ${sccSize}: ${steps.join("; ")}.`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Workload generator
-
-export interface AppendWorkloadOptions {
-  /** Keys in use at a time; a key that reached `maxWritesPerKey` appends is replaced by a fresh one. */
-  keys: number;
-  txnsPerClient: number;
-  /** Ops per transaction: exactly this many, or uniformly in [min, max]. */
-  opsPerTxn: number | { min: number; max: number };
-  seed: number;
-  /** Default 1. */
-  clients?: number;
-  /** Chance that an op is a read. Default 0.5. */
-  readFraction?: number;
-  /** Appends per key before it is retired (keeps reads short, as Elle does). Default 32. */
-  maxWritesPerKey?: number;
-}
-
-/** An op to run; reads get their value when executed. */
-export type PlannedOp = { f: "append"; key: string; value: number } | { f: "read"; key: string };
-
-export interface PlannedTxn {
-  client: number;
-  /** The txn's position in its client's sequence. */
-  seq: number;
-  ops: PlannedOp[];
-}
-
-/**
- * A seeded list-append workload: `clients * txnsPerClient` planned transactions, round-robin over
- * clients (client 0's first, client 1's first, …). Appended values count up from 1 per key, so
- * they are unique per key. The same options always give the same workload.
- */
-export function* appendWorkload(opts: AppendWorkloadOptions): Generator<PlannedTxn> {
-  const clients = opts.clients ?? 1;
-  const readFraction = opts.readFraction ?? 0.5;
-  const maxWrites = opts.maxWritesPerKey ?? 32;
-  const { min, max } = typeof opts.opsPerTxn === "number" ? { min: opts.opsPerTxn, max: opts.opsPerTxn } : opts.opsPerTxn;
-  for (const [name, v] of [["keys", opts.keys], ["clients", clients], ["maxWritesPerKey", maxWrites], ["opsPerTxn (min)", min]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`appendWorkload: ${name} must be a positive integer, got ${v}.`);
-  }
-  if (!Number.isInteger(max) || max < min) throw new RangeError(`appendWorkload: opsPerTxn.max must be an integer >= min (${min}), got ${max}.`);
-  if (!(readFraction >= 0 && readFraction <= 1)) throw new RangeError(`appendWorkload: readFraction must be in [0, 1], got ${readFraction}.`);
-
-  const random = seededRandom(opts.seed);
-  let nextKey = 0;
-  const slots = Array.from({ length: opts.keys }, () => ({ key: `k${nextKey++}`, writes: 0 }));
-  for (let seq = 0; seq < opts.txnsPerClient; seq++) {
-    for (let client = 0; client < clients; client++) {
-      const length = min + Math.floor(random() * (max - min + 1));
-      const ops: PlannedOp[] = [];
-      for (let i = 0; i < length; i++) {
-        const slot = slots[Math.floor(random() * slots.length)]!;
-        if (random() < readFraction) {
-          ops.push({ f: "read", key: slot.key });
-          continue;
-        }
-        ops.push({ f: "append", key: slot.key, value: ++slot.writes });
-        if (slot.writes >= maxWrites) {
-          slot.key = `k${nextKey++}`;
-          slot.writes = 0;
-        }
-      }
-      yield { client, seq, ops };
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

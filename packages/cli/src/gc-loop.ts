@@ -2,8 +2,8 @@
  * The store's GC loop: every interval, read the scheduler's GC safe point; when it moved since the
  * last round, collect the regions this store leads (TxnClient.collectGarbage: resolve the locks
  * at or below it, then delete the versions no reader can see). The store acts as a client of its
- * own cluster for this (lock resolution may need other stores). Runs in the background; a round
- * that fails is retried at the next tick.
+ * own cluster for this (lock resolution may need other stores), over one scheduler connection.
+ * Runs in the background; a round that fails is retried at the next tick.
  */
 import { TxnClient } from "@regionkv/client";
 import { SchedulerRpcClient } from "@regionkv/scheduler/client";
@@ -20,13 +20,16 @@ export function startGcLoop(opts: GcLoopOptions): { stop(): Promise<void> } {
   let stopped = false;
   let running: Promise<void> | undefined;
   let done = 0n;
-  let sched: SchedulerRpcClient | undefined;
-  let db: TxnClient | undefined;
+  // The scheduler client, and the transactional client over it (which then owns and closes it).
+  let conn: { sched: SchedulerRpcClient; db: TxnClient } | undefined;
   const round = async () => {
-    sched ??= await SchedulerRpcClient.connect({ endpoints: opts.scheduler, timeoutMs: 10_000, logger: opts.logger });
+    if (!conn) {
+      const sched = await SchedulerRpcClient.connect({ endpoints: opts.scheduler, timeoutMs: 10_000, logger: opts.logger });
+      conn = { sched, db: TxnClient.withSource(sched, { timeoutMs: 30_000, logger: opts.logger }) };
+    }
+    const { sched, db } = conn;
     const safePoint = await sched.getGcSafePoint();
     if (safePoint === 0n || safePoint <= done) return;
-    db ??= await TxnClient.connect({ scheduler: opts.scheduler, timeoutMs: 30_000 });
     const started = Date.now();
     const report = await db.collectGarbage(safePoint, { leaderStoreId: opts.storeId });
     if (report.failedRegions === 0) done = safePoint;
@@ -44,8 +47,7 @@ export function startGcLoop(opts: GcLoopOptions): { stop(): Promise<void> } {
       stopped = true;
       clearInterval(timer);
       await running;
-      await db?.close();
-      sched?.close();
+      await conn?.db.close();
     },
   };
 }

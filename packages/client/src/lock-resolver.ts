@@ -17,15 +17,12 @@
  * Statuses that are final are remembered (bounded), so the many locks of one dead transaction
  * cost one status check.
  */
-import type { kvrpcpb } from "@regionkv/proto";
+import { TS_MAX, physicalMs, type kvrpcpb } from "@regionkv/proto";
 import { RetryBudget, type CallScope } from "./call-scope.js";
 import { ServerError } from "./errors.js";
 import type { RegionClient } from "./region-client.js";
 import { KV_CHECK_SECONDARY_LOCKS, KV_CHECK_TXN_STATUS, KV_RESOLVE_LOCK } from "./txn-rpcs.js";
 
-const LOGICAL_BITS = 18n;
-const TS_MAX = (1n << 64n) - 1n;
-const physical = (ts: bigint) => ts >> LOGICAL_BITS;
 /** Final statuses remembered. */
 const STATUS_CACHE = 4096;
 
@@ -80,8 +77,8 @@ export class LockResolver {
     const known = this.fates.get(lock.lockVersion);
     if (known) return known;
     const now = force ? TS_MAX : await scope.race(this.tso());
-    const expired = physical(lock.lockVersion) + lock.lockTtl <= physical(now);
-    const remaining = (l: { lockVersion: bigint; lockTtl: bigint }) => Math.max(1, Number(physical(l.lockVersion) + l.lockTtl - physical(now)));
+    const expired = physicalMs(lock.lockVersion) + lock.lockTtl <= physicalMs(now);
+    const remaining = (l: { lockVersion: bigint; lockTtl: bigint }) => Math.max(1, Number(physicalMs(l.lockVersion) + l.lockTtl - physicalMs(now)));
     const r = await this.core.onKey(scope, lock.primaryLock, KV_CHECK_TXN_STATUS, (context) => ({
       context,
       primaryKey: lock.primaryLock,
@@ -98,7 +95,7 @@ export class LockResolver {
     if (r.lockTtl === 0n) return this.remember(lock.lockVersion, { kind: "rolledBack" });
     const info = r.lockInfo;
     if (info?.useAsyncCommit) {
-      const primaryExpired = physical(info.lockVersion) + info.lockTtl <= physical(now);
+      const primaryExpired = physicalMs(info.lockVersion) + info.lockTtl <= physicalMs(now);
       if (!primaryExpired) return { kind: "alive", bypass: callerStartTs !== 0n && info.minCommitTs > callerStartTs, waitMs: remaining(info) };
       return this.remember(lock.lockVersion, await this.decideAsync(scope, info));
     }

@@ -256,26 +256,12 @@ export class RawClient {
     });
   }
 
-  /** Walk regions up from `start`, scanning each from the cursor, until `limit` pairs or `end`. */
-  private async scanForward(scope: CallScope, start: Buffer, end: Buffer, limit: number, keyOnly: boolean): Promise<RawKvPair[]> {
-    const rows: RawKvPair[] = [];
-    let cursor = start;
-    let budget = new RetryBudget();
-    while (rows.length < limit) {
-      const region = await this.locator.locateKey(cursor, scope, budget, end);
-      const regionEnd = region.region.endKey;
-      const last = regionEnd.length === 0 || (end.length > 0 && Buffer.compare(regionEnd, end) >= 0);
-      const from = cursor;
-      const to = last ? end : regionEnd;
-      const want = limit - rows.length;
+  /** Regions up from `start`, each scanned from the cursor, until `limit` pairs or `end`. */
+  private scanForward(scope: CallScope, start: Buffer, end: Buffer, limit: number, keyOnly: boolean): Promise<RawKvPair[]> {
+    return this.core.scanForward(scope, start, end, limit, async (region, from, to, want, budget) => {
       const r = await this.sender.send(scope, budget, region, RAW_SCAN, (context) => ({ context, startKey: from, endKey: to, limit: want, keyOnly, cf: "", reverse: false }));
-      if (!r.ok) continue;
-      for (const p of r.value.kvs) rows.push({ key: p.key, value: p.value });
-      if (last) break;
-      cursor = regionEnd;
-      budget = new RetryBudget();
-    }
-    return rows.slice(0, limit);
+      return r.ok ? r.value.kvs.map((p) => ({ key: p.key, value: p.value })) : undefined;
+    });
   }
 
   /** Walk regions down from `end`, scanning each in reverse below the cursor, until `limit` pairs or `start`. */

@@ -192,6 +192,36 @@ export class RegionClient {
   }
 
   /**
+   * Walk regions up from `start` until `limit` rows or `end` (empty = +∞): `fetch` reads one
+   * region's slice [from, to), at most `want` rows, and returns them, or undefined to read the
+   * same slice again (its region changed, or it resolved locks first).
+   */
+  async scanForward<T>(
+    scope: CallScope,
+    start: Buffer,
+    end: Buffer,
+    limit: number,
+    fetch: (region: CachedRegion, from: Buffer, to: Buffer, want: number, budget: RetryBudget) => Promise<T[] | undefined>,
+  ): Promise<T[]> {
+    const rows: T[] = [];
+    let cursor = start;
+    let budget = new RetryBudget();
+    while (rows.length < limit) {
+      const region = await this.locator.locateKey(cursor, scope, budget, end);
+      const regionEnd = region.region.endKey;
+      const last = regionEnd.length === 0 || (end.length > 0 && Buffer.compare(regionEnd, end) >= 0);
+      const want = limit - rows.length;
+      const got = await fetch(region, cursor, last ? end : regionEnd, want, budget);
+      if (got === undefined) continue;
+      rows.push(...got);
+      if (last || got.length >= want) break;
+      cursor = regionEnd;
+      budget = new RetryBudget();
+    }
+    return rows.slice(0, limit);
+  }
+
+  /**
    * Run `send` for each region's share of `items` (sorted, distinct), split into requests of at
    * most BATCH_MAX_KEYS items and BATCH_MAX_BYTES, in parallel. A share whose request must be
    * retried is located and split again (its region may have split meanwhile).

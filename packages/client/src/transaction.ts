@@ -20,17 +20,16 @@
  *   a failed prewrite rolls the transaction's locks back in the background. Region errors
  *   regroup the keys and retry. An ambiguous failure committing the primary → UnknownOutcomeError.
  */
-import { kvrpcpb } from "@regionkv/proto";
+import { kvrpcpb, physicalMs } from "@regionkv/proto";
 import { RetryBudget, type CallScope } from "./call-scope.js";
 import { InvalidArgumentError, KeyLockedError, ServerError, TxnAbortedError, TxnTimeoutError, UnknownOutcomeError, WriteConflictError } from "./errors.js";
 import { checkedBound, checkedKey, checkedScanLimit, checkedValue, checkRange, type Bytes } from "./limits.js";
 import type { LockResolver } from "./lock-resolver.js";
-import type { CallOptions, RegionClient } from "./region-client.js";
+import { BATCH_MAX_KEYS, type CallOptions, type RegionClient } from "./region-client.js";
 import { KV_BATCH_GET, KV_BATCH_ROLLBACK, KV_COMMIT, KV_GET, KV_PREWRITE, KV_SCAN, KV_TXN_HEART_BEAT } from "./txn-rpcs.js";
 
 /** Transactions with more keys commit with 2PC rather than async commit (the primary lock lists them all). */
 export const ASYNC_COMMIT_MAX_KEYS = 256;
-const LOGICAL_BITS = 18n;
 const EMPTY = Buffer.alloc(0);
 /** Backoff of a call waiting for another transaction's live lock: first poll, and the longest. */
 const LOCK_POLL_FIRST_MS = 4;
@@ -266,18 +265,9 @@ export class Transaction {
   /** Lock waits so far per call (their backoff). */
   private readonly waits = new WeakMap<CallScope, number>();
 
-  private async scanStore(scope: CallScope, start: Buffer, end: Buffer, limit: number): Promise<TxnKvPair[]> {
-    const rows: TxnKvPair[] = [];
+  private scanStore(scope: CallScope, start: Buffer, end: Buffer, limit: number): Promise<TxnKvPair[]> {
     const resolved: bigint[] = [];
-    let cursor = start;
-    let budget = new RetryBudget();
-    while (rows.length < limit) {
-      const region = await this.ctx.core.locator.locateKey(cursor, scope, budget, end);
-      const regionEnd = region.region.endKey;
-      const last = regionEnd.length === 0 || (end.length > 0 && Buffer.compare(regionEnd, end) >= 0);
-      const from = cursor;
-      const to = last ? end : regionEnd;
-      const want = limit - rows.length;
+    return this.ctx.core.scanForward(scope, start, end, limit, async (region, from, to, want, budget) => {
       const r = await this.ctx.core.sender.send(scope, budget, region, KV_SCAN, (context) => ({
         context: { ...context, resolvedLocks: [...resolved] },
         startKey: from,
@@ -287,19 +277,15 @@ export class Transaction {
         keyOnly: false,
         reverse: false,
       }));
-      if (!r.ok) continue;
+      if (!r.ok) return undefined;
       const locks = r.value.pairs.filter((p) => p.error).map((p) => lockOf(p.error!, scope.op));
       if (locks.length > 0) {
-        // Resolve and read this region again from the cursor.
+        // Resolve, then read this slice again.
         await this.afterLocks(scope, locks, resolved);
-        continue;
+        return undefined;
       }
-      for (const p of r.value.pairs) rows.push({ key: p.key, value: p.value });
-      if (last || r.value.pairs.length >= want) break;
-      cursor = regionEnd;
-      budget = new RetryBudget();
-    }
-    return rows.slice(0, limit);
+      return r.value.pairs.map((p) => ({ key: p.key, value: p.value }));
+    });
   }
 
   // ---- commit -------------------------------------------------------------------------------
@@ -311,20 +297,20 @@ export class Transaction {
     const stopHeartbeat = this.startHeartbeat(primary);
     // A 1PC prewrite, or the async-commit prewrites, decide the transaction where they land: once
     // one may have been sent, a failure that does not prove it was refused is an unknown outcome.
-    const decisive = async <T>(sent: boolean, work: Promise<T>): Promise<T> => {
+    const decisive = async <T>(sent: boolean, protocol: string, work: Promise<T>): Promise<T> => {
       try {
         return await work;
       } catch (err) {
         if (!sent || isDefiniteFailure(err)) throw err;
         throw new UnknownOutcomeError(
-          `commit: transaction ${this.startTs} may or may not have committed (its ${this.ctx.onePc ? "one-phase" : "async-commit"} prewrite was sent and then: ${err instanceof Error ? err.message : String(err)}); read its keys to learn the outcome`,
+          `commit: transaction ${this.startTs} may or may not have committed (its ${protocol} prewrite was sent and then: ${err instanceof Error ? err.message : String(err)}); read its keys to learn the outcome`,
           { cause: err },
         );
       }
     };
     try {
       if (this.ctx.onePc) {
-        const one = await decisive(true, this.tryOnePc(scope, muts, primary, lockTtl));
+        const one = await decisive(true, "one-phase", this.tryOnePc(scope, muts, primary, lockTtl));
         if (one !== undefined) return one;
       }
       const useAsync = this.ctx.asyncCommit && muts.length <= ASYNC_COMMIT_MAX_KEYS;
@@ -333,6 +319,7 @@ export class Transaction {
       let allAsync = useAsync;
       await decisive(
         useAsync,
+        "async-commit",
         this.prewrite(scope, muts, primary, lockTtl, { useAsync, secondaries }, (r) => {
           if (r.minCommitTs === 0n) allAsync = false;
           if (r.minCommitTs > maxMinCommit) maxMinCommit = r.minCommitTs;
@@ -353,7 +340,7 @@ export class Transaction {
 
   /** How far the start timestamp's physical time is behind this machine's clock, ms (≥ 0). */
   private clockSkewMs(): bigint {
-    const skew = BigInt(this.startedAt) - (this.startTs >> LOGICAL_BITS);
+    const skew = BigInt(this.startedAt) - physicalMs(this.startTs);
     return skew > 0n ? skew : 0n;
   }
 
@@ -362,7 +349,7 @@ export class Transaction {
     const budget = new RetryBudget();
     for (;;) {
       const groups = await this.ctx.core.locator.groupByRegion(muts, (m) => m.key, scope, budget);
-      if (groups.length !== 1 || muts.length > 1024) return undefined;
+      if (groups.length !== 1 || muts.length > BATCH_MAX_KEYS) return undefined;
       this.prewriteStarted = true;
       const r = await this.ctx.core.sender.send(scope, budget, groups[0]!.region, KV_PREWRITE, (context) =>
         kvrpcpb.PrewriteRequest.fromPartial({

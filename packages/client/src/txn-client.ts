@@ -15,7 +15,7 @@
  * Work that outlives a commit (committing secondaries, cleaning up after a failed commit) runs in
  * the background; `close()` waits for it (up to `closeTimeoutMs`).
  */
-import type { SchedulerRpcClient } from "@regionkv/scheduler/client";
+import { regionPages, type SchedulerRpcClient } from "@regionkv/scheduler/client";
 import type { CallScope } from "./call-scope.js";
 import { InvalidArgumentError, ServerError, WriteConflictError } from "./errors.js";
 import { LockResolver } from "./lock-resolver.js";
@@ -160,10 +160,7 @@ export class TxnClient {
   async collectGarbage(safePoint: bigint, options: { leaderStoreId?: bigint; timeoutMs?: number } = {}): Promise<GcReport> {
     const report: GcReport = { regions: 0, locksResolved: 0, failedRegions: 0 };
     const source = this.core.source;
-    let start: Buffer = Buffer.alloc(0);
-    for (;;) {
-      const page = await source.scanRegions(start, Buffer.alloc(0), 128);
-      if (page.length === 0) break;
+    for await (const page of regionPages((s, e, n) => source.scanRegions(s, e, n), 128)) {
       for (const { region, leader } of page) {
         if (options.leaderStoreId !== undefined && leader?.storeId !== options.leaderStoreId) continue;
         try {
@@ -174,9 +171,6 @@ export class TxnClient {
           this.core.opts.logger.warn({ err, regionId: String(region.id) }, "GC of a region failed; the next round tries again");
         }
       }
-      const last = page[page.length - 1]!.region;
-      if (last.endKey.length === 0) break;
-      start = last.endKey;
     }
     return report;
   }

@@ -10,3 +10,5 @@ export * as raft_cmdpb from "./gen/raft_cmdpb.js";
 export * as raft_serverpb from "./gen/raft_serverpb.js";
 export * as regionkvpb from "./gen/regionkvpb.js";
 export * as schedulerpb from "./gen/schedulerpb.js";
+// Hand-written: the layout of TSO timestamps.
+export { MAX_LOGICAL, PHYSICAL_SHIFT_BITS, TS_MAX, composeTs, physicalMs } from "./timestamp.js";

@@ -12,7 +12,7 @@ import { cfKeyRange, parseColumnFamily, type WriteBatch } from "@regionkv/engine
 import { raft_cmdpb, raft_serverpb, type metapb } from "@regionkv/proto";
 import { EntryType, type Entry } from "@regionkv/raft";
 import { regionErrorToPb, type RegionError } from "./region-error.js";
-import { checkKeysInRegion, checkRegionEpoch } from "./region-util.js";
+import { checkKeysInRegion, checkRegionEpoch, clampToRegion } from "./region-util.js";
 import type { PeerStorage } from "./peer-storage.js";
 import { batchSplitOf, checkBatchSplit, newRegionAction, splitRegions, writeSplitRegionState } from "./split.js";
 
@@ -142,13 +142,13 @@ function applyCommand(ps: PeerStorage, e: Entry, wb: WriteBatch, out: ApplyOutpu
       }
       case raft_cmdpb.CmdType.DeleteRange: {
         const d = r.deleteRange!;
-        // Clamp to the region: a range delete never reaches another region's data.
-        const start = Buffer.compare(d.startKey, ps.region.startKey) < 0 ? ps.region.startKey : d.startKey;
-        let end = d.endKey;
-        if (ps.region.endKey.length > 0 && (end.length === 0 || Buffer.compare(end, ps.region.endKey) > 0)) end = ps.region.endKey;
-        const cf = parseColumnFamily(d.cf) ?? "default";
-        const range = cfKeyRange(cf, start, end);
-        wb.deleteRange(cf, range.start, range.end);
+        // Clamped to the region: a range delete never reaches another region's data.
+        const clamped = clampToRegion(d.startKey, d.endKey, ps.region);
+        if (clamped) {
+          const cf = parseColumnFamily(d.cf) ?? "default";
+          const range = cfKeyRange(cf, clamped.start, clamped.end);
+          wb.deleteRange(cf, range.start, range.end);
+        }
         resp.responses.push({ cmdType: r.cmdType, deleteRange: {} });
         break;
       }

@@ -14,7 +14,7 @@ export { type SchedulerClient, type RegionHeartbeat } from "./scheduler-client.j
 export { type Clock } from "./store-context.js";
 export { type ProposalResult } from "./proposal.js";
 export { describeRegionError, regionErrorFromPb, regionErrorToPb, type ProposalFailure, type RegionError } from "./region-error.js";
-export { checkKeyInRegion, checkRegionEpoch, isEpochStale, keyInRegion } from "./region-util.js";
+export { checkKeyInRegion, checkRegionEpoch, clampToRegion, isEpochStale, keyInRange, keyInRegion } from "./region-util.js";
 export { messageFromPb, messageToPb } from "./raft-codec.js";
 export { PeerTick, StoreTick, type PeerMsg, type StoreMsg } from "./messages.js";
 export { parseSize, formatSize, SizeError } from "./size.js";

@@ -12,7 +12,7 @@
  */
 import type { metapb, raft_cmdpb } from "@regionkv/proto";
 import type { AppliedSplit } from "./apply.js";
-import { checkKeyInRegion, epochOf, routingKey } from "./region-util.js";
+import { checkKeyInRegion, epochOf, userKeyOrRaw } from "./region-util.js";
 import type { StoreContext } from "./store-context.js";
 
 /** A split check or split request not answered within this long is given up (a new one may start). */
@@ -58,15 +58,11 @@ export class PeerSplitter {
     const load = this.ctx.loadSplitter;
     const id = this.peer.regionId;
     // Sampled by user key: a versioned family's key is decoded (a split key is a user key).
-    const user = (cf: string, key: Buffer) => {
-      const k = routingKey(cf, key);
-      return typeof k === "string" ? key : k;
-    };
     for (const r of req.requests) {
-      if (r.get) load.recordRead(id, user(r.get.cf, r.get.key));
-      else if (r.put) load.recordWrite(id, user(r.put.cf, r.put.key));
-      else if (r.delete) load.recordWrite(id, user(r.delete.cf, r.delete.key));
-      else if (r.compareAndSwap) load.recordWrite(id, user(r.compareAndSwap.cf, r.compareAndSwap.key));
+      if (r.get) load.recordRead(id, userKeyOrRaw(r.get.cf, r.get.key));
+      else if (r.put) load.recordWrite(id, userKeyOrRaw(r.put.cf, r.put.key));
+      else if (r.delete) load.recordWrite(id, userKeyOrRaw(r.delete.cf, r.delete.key));
+      else if (r.compareAndSwap) load.recordWrite(id, userKeyOrRaw(r.compareAndSwap.cf, r.compareAndSwap.key));
       else if (r.deleteRange) load.recordWrite(id, r.deleteRange.startKey, r.deleteRange.endKey);
     }
   }

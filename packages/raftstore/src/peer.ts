@@ -28,7 +28,7 @@ import { ReadQueue } from "./read-queue.js";
 import type { ProposalFailure, RegionError } from "./region-error.js";
 import { PeerSplitter } from "./peer-split.js";
 import { PeerStats } from "./peer-stats.js";
-import { checkKeysInRegion, checkRegionEpoch, epochOf, gcMessage, isEpochStale, isVote, keysOf } from "./region-util.js";
+import { checkProposedKeys, checkRegionEpoch, epochOf, gcMessage, isEpochStale, isVote } from "./region-util.js";
 import { MAX_SPLIT_KEYS, batchSplitOf, checkBatchSplit } from "./split.js";
 import type { StoreContext } from "./store-context.js";
 
@@ -325,9 +325,7 @@ export class Peer {
     if (req.requests.length === 0 || (!isRead && !isWrite)) {
       return fail({ kind: "InvalidRequest", message: "a raft command must hold only reads (Get/Snap) or only writes (Put/Delete/DeleteRange/CompareAndSwap), and at least one" });
     }
-    const { malformed } = keysOf(req);
-    if (malformed !== undefined) return fail({ kind: "InvalidRequest", message: malformed });
-    const keyErr = checkKeysInRegion(req, this.region);
+    const keyErr = checkProposedKeys(req, this.region);
     if (keyErr) return fail(keyErr);
     this.splitter.recordRequests(req);
     if (isRead) {

@@ -7,7 +7,7 @@
  */
 import { eraftpb, metapb, raft_cmdpb, type raft_serverpb } from "@regionkv/proto";
 import { parseColumnFamily, userKeyOf } from "@regionkv/engine";
-import type { RegionError } from "./region-error.js";
+import type { ProposalFailure, RegionError } from "./region-error.js";
 
 export function epochOf(region: metapb.Region): metapb.RegionEpoch {
   return region.regionEpoch ?? { confVer: 0n, version: 0n };
@@ -18,8 +18,25 @@ export function isEpochStale(a: metapb.RegionEpoch, b: metapb.RegionEpoch): bool
   return a.version < b.version || a.confVer < b.confVer;
 }
 
+/** Whether `key` is in [start, end) (empty end = +∞). */
+export function keyInRange(key: Uint8Array, start: Uint8Array, end: Uint8Array): boolean {
+  return Buffer.compare(key, start) >= 0 && (end.length === 0 || Buffer.compare(key, end) < 0);
+}
+
 export function keyInRegion(key: Uint8Array, region: metapb.Region): boolean {
-  return Buffer.compare(key, region.startKey) >= 0 && (region.endKey.length === 0 || Buffer.compare(key, region.endKey) < 0);
+  return keyInRange(key, region.startKey, region.endKey);
+}
+
+/**
+ * [start, end) ∩ the region's range (empty end = +∞ on both sides), or undefined if that is empty:
+ * a view or a range delete never reaches another region's keys.
+ */
+export function clampToRegion(start: Buffer, end: Buffer, region: metapb.Region): { start: Buffer; end: Buffer } | undefined {
+  const from = Buffer.compare(start, region.startKey) < 0 ? region.startKey : start;
+  let to = end;
+  if (region.endKey.length > 0 && (to.length === 0 || Buffer.compare(to, region.endKey) > 0)) to = region.endKey;
+  if (to.length > 0 && Buffer.compare(from, to) >= 0) return undefined;
+  return { start: from, end: to };
 }
 
 export function checkKeyInRegion(key: Uint8Array, region: metapb.Region): RegionError | undefined {
@@ -90,6 +107,12 @@ export function keysOf(req: raft_cmdpb.RaftCmdRequest): { keys: Buffer[]; malfor
   return malformed === undefined ? { keys } : { keys, malformed };
 }
 
+/** The user key of `key` in column family `cfName`; a key that does not decode stands for itself. */
+export function userKeyOrRaw(cfName: string, key: Buffer): Buffer {
+  const k = routingKey(cfName, key);
+  return typeof k === "string" ? key : k;
+}
+
 /** The user key of `key` in column family `cfName`, or why it does not decode. */
 export function routingKey(cfName: string, key: Buffer): Buffer | string {
   const cf = parseColumnFamily(cfName);
@@ -103,7 +126,18 @@ export function routingKey(cfName: string, key: Buffer): Buffer | string {
 
 /** The first key of `req` outside `region`, as a KeyNotInRegion error. */
 export function checkKeysInRegion(req: raft_cmdpb.RaftCmdRequest, region: metapb.Region): RegionError | undefined {
-  for (const key of keysOf(req).keys) {
+  return firstKeyNotInRegion(keysOf(req).keys, region);
+}
+
+/** At propose: a versioned key that does not decode is InvalidRequest, else as checkKeysInRegion (each key decoded once). */
+export function checkProposedKeys(req: raft_cmdpb.RaftCmdRequest, region: metapb.Region): ProposalFailure | undefined {
+  const { keys, malformed } = keysOf(req);
+  if (malformed !== undefined) return { kind: "InvalidRequest", message: malformed };
+  return firstKeyNotInRegion(keys, region);
+}
+
+function firstKeyNotInRegion(keys: readonly Buffer[], region: metapb.Region): RegionError | undefined {
+  for (const key of keys) {
     const err = checkKeyInRegion(key, region);
     if (err) return err;
   }

@@ -6,7 +6,7 @@
  * Region heartbeat flow: validate → checkRegionHeartbeat (stale → error value) → tree.put (drops
  * overlapped regions, updates store statistics) → persist the region if its meta changed.
  */
-import { metapb, type schedulerpb } from "@regionkv/proto";
+import { composeTs, metapb, physicalMs, type schedulerpb } from "@regionkv/proto";
 import { SchedulerError, type Result } from "./errors.js";
 import { IdAllocator } from "./id-allocator.js";
 import { checkRegionHeartbeat } from "./region-heartbeat.js";
@@ -207,7 +207,7 @@ export class SchedulerCore {
   advanceGcSafePoint(lifeTimeMs: number): bigint {
     const physical = this.now() - lifeTimeMs;
     if (physical <= 0) return this.gcSafePoint;
-    return this.updateGcSafePoint(BigInt(physical) << 18n);
+    return this.updateGcSafePoint(composeTs(BigInt(physical), 0n));
   }
 
   getGcSafePoint(): bigint {
@@ -220,9 +220,9 @@ export class SchedulerCore {
    * transaction starting now may still read would be collected.
    */
   updateGcSafePoint(safePoint: bigint): bigint {
-    const physicalMs = safePoint >> 18n;
-    if (physicalMs > BigInt(this.now())) {
-      throw new GcSafePointError(`GC safe point ${safePoint} is in the future (physical time ${physicalMs} ms > now ${this.now()} ms): a safe point must be a timestamp already past`);
+    const physical = physicalMs(safePoint);
+    if (physical > BigInt(this.now())) {
+      throw new GcSafePointError(`GC safe point ${safePoint} is in the future (physical time ${physical} ms > now ${this.now()} ms): a safe point must be a timestamp already past`);
     }
     if (safePoint > this.gcSafePoint) {
       this.db.saveGcSafePoint(safePoint);

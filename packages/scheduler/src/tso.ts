@@ -9,11 +9,10 @@
  * - When the logical part would overflow (2^18), the physical part advances by 1 ms, ahead of the
  *   clock if need be (the clock catches up; the saved window is extended as needed).
  */
-import type { schedulerpb } from "@regionkv/proto";
+import { MAX_LOGICAL, PHYSICAL_SHIFT_BITS, composeTs, type schedulerpb } from "@regionkv/proto";
 import { SchedulerError } from "./errors.js";
 
-export const PHYSICAL_SHIFT_BITS = 18n;
-export const MAX_LOGICAL = 1n << PHYSICAL_SHIFT_BITS;
+export { MAX_LOGICAL, PHYSICAL_SHIFT_BITS, composeTs };
 /** How far ahead of the handed-out physical time the saved mark is set, in ms. */
 export const TSO_SAVE_WINDOW_MS = 3000n;
 
@@ -22,10 +21,6 @@ export interface TsoMarkStorage {
   loadTsoMark(): bigint;
   /** Must be durable when it returns. */
   saveTsoMark(mark: bigint): void;
-}
-
-export function composeTs(physical: bigint, logical: bigint): bigint {
-  return (physical << PHYSICAL_SHIFT_BITS) | logical;
 }
 
 export function tsToTimestamp(ts: bigint): schedulerpb.Timestamp {

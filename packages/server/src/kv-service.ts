@@ -20,7 +20,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { EngineSnapshot } from "@regionkv/engine";
 import type { errorpb, kvrpcpb, regionkvpb } from "@regionkv/proto";
 import { raft_cmdpb } from "@regionkv/proto";
-import { describeRegionError, regionErrorToPb, type ProposalFailure, type RaftStore } from "@regionkv/raftstore";
+import { clampToRegion, describeRegionError, regionErrorToPb, type ProposalFailure, type RaftStore } from "@regionkv/raftstore";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { TxnStorageError, type TxnCommands } from "@regionkv/txn";
@@ -234,12 +234,10 @@ export class KvService {
       if (req.limit === 0) return { ...noRegionError, kvs: [] };
       const region = out.response.responses[0]?.snap?.region;
       if (!snap || !region) throw new StatusError(grpc.status.INTERNAL, "the store answered a scan without a snapshot");
-      // Clamp to the region: the snapshot holds other regions' keys too.
-      const start = Buffer.compare(lo, region.startKey) < 0 ? region.startKey : lo;
-      let end = hi;
-      if (region.endKey.length > 0 && (end.length === 0 || Buffer.compare(end, region.endKey) > 0)) end = region.endKey;
-      if (end.length > 0 && Buffer.compare(start, end) >= 0) return { ...noRegionError, kvs: [] };
-      const rows = snap.scan("default", start, end, { limit: Math.min(req.limit, MAX_SCAN_LIMIT), reverse: req.reverse });
+      // Clamped to the region: the snapshot holds other regions' keys too.
+      const range = clampToRegion(lo, hi, region);
+      if (!range) return { ...noRegionError, kvs: [] };
+      const rows = snap.scan("default", range.start, range.end, { limit: Math.min(req.limit, MAX_SCAN_LIMIT), reverse: req.reverse });
       return {
         ...noRegionError,
         kvs: rows.map((r) => ({ error: undefined, key: r.key, value: req.keyOnly ? Buffer.alloc(0) : r.value })),

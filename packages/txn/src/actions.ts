@@ -198,12 +198,17 @@ export function rollbackKey(txn: MvccTxn, key: Buffer): KeyError | undefined {
     return abort(`transaction ${txn.startTs} is already committed on key ${hex(key)} (at ${w.commitTs}); it cannot be rolled back`);
   }
   const lock = txn.reader.getLock(key);
-  if (lock && lock.startTs === txn.startTs) {
+  rollbackLock(txn, key, lock && lock.startTs === txn.startTs ? lock : undefined);
+  return undefined;
+}
+
+/** Remove our `lock` (and its value) if given, and leave the rollback record at our start ts. */
+function rollbackLock(txn: MvccTxn, key: Buffer, lock: Lock | undefined): void {
+  if (lock) {
     if (lock.kind === LockKind.Put) txn.deleteValue(key);
     txn.deleteLock(key);
   }
   writeRollbackRecord(txn, key);
-  return undefined;
 }
 
 /** A rollback record at (key, startTs); marks another transaction's commit record found there instead. */
@@ -231,9 +236,7 @@ export function checkTxnStatus(txn: MvccTxn, primary: Buffer, callerStartTs: big
   if (lock && lock.startTs === txn.startTs) {
     const asyncCommit = lock.secondaries !== undefined;
     if (!asyncCommit && lockExpired(lock, currentTs)) {
-      if (lock.kind === LockKind.Put) txn.deleteValue(primary);
-      txn.deleteLock(primary);
-      writeRollbackRecord(txn, primary);
+      rollbackLock(txn, primary, lock);
       return { ...none, action: kvrpcpb.Action.TTLExpireRollback };
     }
     let action: kvrpcpb.Action = kvrpcpb.Action.NoAction;

@@ -13,28 +13,18 @@
  * Timestamps are the scheduler's TSO: physical milliseconds << 18 | logical.
  */
 import { KeyCodecError, decodeBytes, encodeBytes } from "@regionkv/engine";
+import { TS_MAX } from "@regionkv/proto";
 
 export { decodeBytes, encodeBytes };
 /** Malformed MVCC keys and timestamps (the engine's key codec error). */
 export { KeyCodecError as MvccCodecError };
 const MvccCodecError = KeyCodecError;
 
-/** Timestamps are unsigned 64-bit; `TS_MAX` reads the newest version of everything. */
-export const TS_MAX = (1n << 64n) - 1n;
-/** Bits of the logical part of a TSO timestamp. */
-export const LOGICAL_BITS = 18n;
+/** The TSO timestamp layout (`@regionkv/proto` timestamp.ts), under the names this package uses. */
+export { PHYSICAL_SHIFT_BITS as LOGICAL_BITS, TS_MAX, composeTs, physicalMs as physicalTime } from "@regionkv/proto";
 
 function checkTs(ts: bigint, what: string): void {
   if (ts < 0n || ts > TS_MAX) throw new MvccCodecError(`${what} ${ts} is not an unsigned 64-bit timestamp`);
-}
-
-/** The physical (millisecond) part of a timestamp, for TTL arithmetic. */
-export function physicalTime(ts: bigint): bigint {
-  return ts >> LOGICAL_BITS;
-}
-
-export function composeTs(physicalMs: bigint, logical: bigint): bigint {
-  return (physicalMs << LOGICAL_BITS) | (logical & ((1n << LOGICAL_BITS) - 1n));
 }
 
 /** The default/write-CF key of `key` at `ts`: versions of a key sort newest first. */

@@ -14,7 +14,7 @@
  */
 import type { WriteBatch } from "@regionkv/engine";
 import { kvrpcpb, type errorpb, type metapb } from "@regionkv/proto";
-import { keyInRegion, regionErrorToPb } from "@regionkv/raftstore";
+import { clampToRegion, keyInRange, keyInRegion, regionErrorToPb } from "@regionkv/raftstore";
 import {
   checkPrewrite,
   checkSecondaryLocks,
@@ -33,7 +33,7 @@ import { decodeUserKey, encodeBytes } from "./codec.js";
 import { ConcurrencyManager, type MemoryLock } from "./concurrency.js";
 import { gcRegion, type GcStats } from "./gc.js";
 import { Latches } from "./latches.js";
-import { MvccReader, MvccTxn, type MvccView } from "./mvcc.js";
+import { MvccReader, MvccTxn, afterAllVersions, type MvccView } from "./mvcc.js";
 import { decodeLock, type Lock } from "./records.js";
 import type { TxnScope, TxnSnapshot, TxnStorage } from "./storage.js";
 
@@ -80,11 +80,6 @@ function resolvedOf(ctx: kvrpcpb.Context | undefined): Set<bigint> {
 function requireContext(ctx: kvrpcpb.Context | undefined): kvrpcpb.Context {
   if (!ctx) throw new Error("request without a context");
   return ctx;
-}
-
-/** The smallest write-CF key after every version of `key`. */
-function afterAllVersions(key: Buffer): Buffer {
-  return Buffer.concat([encodeBytes(key), Buffer.alloc(8, 0xff), Buffer.from([0])]);
 }
 
 export class TxnCommands {
@@ -156,15 +151,12 @@ export class TxnCommands {
     const [lo, hi] = req.reverse ? [req.endKey, req.startKey] : [req.startKey, req.endKey];
     const mem = byKey(this.cm.onRead(req.version, [], resolved, { start: lo, end: hi }));
     return this.withView<kvrpcpb.ScanResponse>(req.context, scope, [], (snap) => {
-      if (req.limit === 0) return { regionError: undefined, pairs: [] };
-      const region = snap.region;
-      const start = Buffer.compare(lo, region.startKey) < 0 ? region.startKey : lo;
-      let end = hi;
-      if (region.endKey.length > 0 && (end.length === 0 || Buffer.compare(end, region.endKey) > 0)) end = region.endKey;
-      if (end.length > 0 && Buffer.compare(start, end) >= 0) return { regionError: undefined, pairs: [] };
+      const range = clampToRegion(lo, hi, snap.region);
+      if (req.limit === 0 || !range) return { regionError: undefined, pairs: [] };
+      const { start, end } = range;
       const pairs: kvrpcpb.KvPair[] = [];
       const reader = new MvccReader(snap.view);
-      const memKeys = [...mem.values()].map((m) => m.key).filter((key) => Buffer.compare(key, start) >= 0 && (end.length === 0 || Buffer.compare(key, end) < 0));
+      const memKeys = [...mem.values()].map((m) => m.key).filter((key) => keyInRange(key, start, end));
       for (const key of withMemoryLocked(userKeys(snap.view, start, end, req.reverse), memKeys, req.reverse)) {
         const m = mem.get(key.toString("hex"));
         if (m) {
@@ -421,11 +413,11 @@ export class TxnCommands {
 
 /** Locks in [start, end) ∩ the view's region that pass `keep`, in key order, at most `limit`. */
 function scanLocks(snap: TxnSnapshot, start: Buffer, end: Buffer, limit: number, keep: (l: Lock) => boolean): Array<{ key: Buffer; lock: Lock }> {
-  const region = snap.region;
-  let from = Buffer.compare(start, region.startKey) < 0 ? region.startKey : start;
-  let to = end;
-  if (region.endKey.length > 0 && (to.length === 0 || Buffer.compare(to, region.endKey) > 0)) to = region.endKey;
   const out: Array<{ key: Buffer; lock: Lock }> = [];
+  const range = clampToRegion(start, end, snap.region);
+  if (!range) return out;
+  let from = range.start;
+  const to = range.end;
   for (;;) {
     if (to.length > 0 && Buffer.compare(from, to) >= 0) return out;
     const rows = snap.view.scan("lock", from, to, { limit: 256 });
@@ -465,35 +457,29 @@ function* withMemoryLocked(keys: Iterable<Buffer>, extra: readonly Buffer[], rev
 
 /**
  * The user keys in [start, end) that have a lock or any version, in order (reverse: descending).
- * Each step asks the lock family and the write family for their next key.
+ * Merges the lock family and the write family, one row at a time from each; a family is read on
+ * only after its head was used.
  */
 function* userKeys(view: MvccView, start: Buffer, end: Buffer, reverse: boolean): Generator<Buffer> {
   const encStart = start.length === 0 ? EMPTY : encodeBytes(start);
   const encEnd = end.length === 0 ? EMPTY : encodeBytes(end);
-  if (!reverse) {
-    let lockFrom = start;
-    let writeFrom = encStart;
-    for (;;) {
-      const l = view.scan("lock", lockFrom, end, { limit: 1 })[0]?.key;
-      const wRow = view.scan("write", writeFrom, encEnd, { limit: 1 })[0];
-      const w = wRow ? decodeUserKey(wRow.key) : undefined;
-      const next = l && w ? (Buffer.compare(l, w) <= 0 ? l : w) : (l ?? w);
-      if (!next) return;
-      yield next;
-      lockFrom = Buffer.concat([next, Buffer.from([0])]);
-      writeFrom = afterAllVersions(next);
-    }
-  }
-  let lockBefore = end;
-  let writeBefore = encEnd;
+  // The next key of each family past `after` (the previous key yielded; undefined: the range's edge).
+  const nextLock = (after?: Buffer): Buffer | undefined =>
+    reverse ? view.scan("lock", start, after ?? end, { limit: 1, reverse: true })[0]?.key : view.scan("lock", after ? Buffer.concat([after, Buffer.from([0])]) : start, end, { limit: 1 })[0]?.key;
+  const nextWrite = (after?: Buffer): Buffer | undefined => {
+    const row = reverse
+      ? view.scan("write", encStart, after ? encodeBytes(after) : encEnd, { limit: 1, reverse: true })[0]
+      : view.scan("write", after ? afterAllVersions(after) : encStart, encEnd, { limit: 1 })[0];
+    return row ? decodeUserKey(row.key) : undefined;
+  };
+  const first = (a: Buffer, b: Buffer) => (reverse ? Buffer.compare(a, b) >= 0 : Buffer.compare(a, b) <= 0);
+  let l = nextLock();
+  let w = nextWrite();
   for (;;) {
-    const l = view.scan("lock", start, lockBefore, { limit: 1, reverse: true })[0]?.key;
-    const wRow = view.scan("write", encStart, writeBefore, { limit: 1, reverse: true })[0];
-    const w = wRow ? decodeUserKey(wRow.key) : undefined;
-    const next = l && w ? (Buffer.compare(l, w) >= 0 ? l : w) : (l ?? w);
+    const next = l && w ? (first(l, w) ? l : w) : (l ?? w);
     if (!next) return;
     yield next;
-    lockBefore = next;
-    writeBefore = encodeBytes(next);
+    if (l?.equals(next)) l = nextLock(next);
+    if (w?.equals(next)) w = nextWrite(next);
   }
 }

@@ -13,6 +13,7 @@
  *
  * Reads must call `onRead` (raise maxTs, check memory locks) before taking their snapshot.
  */
+import { keyInRange } from "@regionkv/raftstore";
 import { TS_MAX } from "./codec.js";
 import { isLockedFor, type Lock } from "./records.js";
 
@@ -47,7 +48,7 @@ export class ConcurrencyManager {
     if (this.memLocks.size === 0) return [];
     const blocks = (m: MemoryLock) => !resolved.has(m.lock.startTs) && isLockedFor(m.lock, m.key, readTs);
     if (range) {
-      return [...this.memLocks.values()].filter((m) => Buffer.compare(m.key, range.start) >= 0 && (range.end.length === 0 || Buffer.compare(m.key, range.end) < 0) && blocks(m));
+      return [...this.memLocks.values()].filter((m) => keyInRange(m.key, range.start, range.end) && blocks(m));
     }
     const out: MemoryLock[] = [];
     for (const k of keys) {

@@ -4,14 +4,14 @@
  */
 import type { WriteBatch} from "@regionkv/engine";
 import { type Engine } from "@regionkv/engine";
-import type { kvrpcpb, metapb } from "@regionkv/proto";
+import { composeTs, type kvrpcpb, type metapb } from "@regionkv/proto";
 import type { SnapshotResult, TxnSnapshot, TxnStorage, WriteResult } from "./storage.js";
 
 export class LocalTxnStorage implements TxnStorage {
   readonly region: metapb.Region = { id: 1n, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), regionEpoch: { confVer: 1n, version: 1n }, peers: [] };
   /** Batches written, in order (tests look at them). */
   readonly written: WriteBatch[] = [];
-  private ts = 1n << 18n;
+  private ts = composeTs(1n, 0n);
 
   constructor(readonly engine: Engine) {}
 

@@ -23,8 +23,8 @@ export interface CommittedWrite {
   commitTs: bigint;
 }
 
-/** The smallest key after every version of `key` in the write/default CFs. */
-function afterAllVersions(key: Uint8Array): Buffer {
+/** The smallest key after every version of `key` in the write/txn_default CFs. */
+export function afterAllVersions(key: Uint8Array): Buffer {
   return Buffer.concat([encodeBytes(key), Buffer.alloc(8, 0xff), Buffer.from([0])]);
 }
 

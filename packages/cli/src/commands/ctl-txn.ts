@@ -8,6 +8,7 @@
  *   regionkv ctl gc --run                             resolve old locks and collect every region now
  */
 import { TxnClient } from "@regionkv/client";
+import { composeTs, physicalMs } from "@regionkv/proto";
 import { parseDurationMs } from "@regionkv/scheduler";
 import { SchedulerRpcClient } from "@regionkv/scheduler/client";
 import { decode, encode, endpoints, withConnection, type CtlOptions } from "./ctl.js";
@@ -71,7 +72,7 @@ export async function ctlTxn(words: string[], opts: CtlOptions & { mode: CommitM
 
 function describeTs(ts: bigint): string {
   if (ts === 0n) return "0 (never raised)";
-  return `${ts} (${new Date(Number(ts >> 18n)).toISOString()})`;
+  return `${ts} (${new Date(Number(physicalMs(ts))).toISOString()})`;
 }
 
 export async function ctlGc(opts: CtlOptions & { advance?: string; run: boolean; json: boolean }): Promise<void> {
@@ -88,7 +89,7 @@ export async function ctlGc(opts: CtlOptions & { advance?: string; run: boolean;
           throw new Error(`--advance: ${(err as Error).message} (a duration before now: 0s, 30s, 10m, 1h)`, { cause: err });
         }
         const now = await sched.getTimestamp();
-        const target = (((now >> 18n) - BigInt(ago)) << 18n) | 0n;
+        const target = composeTs(physicalMs(now) - BigInt(ago), 0n);
         safePoint = await sched.updateGcSafePoint(target > 0n ? target : 0n);
       }
       let report: Awaited<ReturnType<TxnClient["collectGarbage"]>> | undefined;

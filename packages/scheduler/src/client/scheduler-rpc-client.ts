@@ -184,14 +184,8 @@ export class SchedulerRpcClient implements SchedulerClient {
   /** Every region the scheduler knows, in key order, fetched in pages of `pageSize`. */
   async allRegions(pageSize = 1_000): Promise<RegionWithLeader[]> {
     const out: RegionWithLeader[] = [];
-    let start = Buffer.alloc(0);
-    for (;;) {
-      const page = await this.scanRegions(start, Buffer.alloc(0), pageSize);
-      out.push(...page);
-      const last = page[page.length - 1];
-      if (page.length < pageSize || !last || last.region.endKey.length === 0) return out;
-      start = Buffer.from(last.region.endKey);
-    }
+    for await (const page of regionPages((s, e, n) => this.scanRegions(s, e, n), pageSize)) out.push(...page);
+    return out;
   }
 
   /** Regions in key order from the one containing `startKey`, before `endKey` (empty = +inf); limit <= 0 = no limit. */
@@ -278,4 +272,22 @@ function toBuffer(b: Uint8Array): Buffer {
 
 function toU64(n: number): bigint {
   return Number.isFinite(n) && n > 0 ? BigInt(Math.floor(n)) : 0n;
+}
+
+/**
+ * Every region in key order, a page of `pageSize` at a time, through a `scanRegions` (a
+ * SchedulerRpcClient's, or any region source's with the same contract).
+ */
+export async function* regionPages<R extends { region: { endKey: Uint8Array } }>(
+  scanRegions: (startKey: Uint8Array, endKey: Uint8Array, limit: number) => Promise<R[]>,
+  pageSize: number,
+): AsyncGenerator<R[]> {
+  let start: Uint8Array = Buffer.alloc(0);
+  for (;;) {
+    const page = await scanRegions(start, Buffer.alloc(0), pageSize);
+    if (page.length > 0) yield page;
+    const last = page[page.length - 1];
+    if (page.length < pageSize || !last || last.region.endKey.length === 0) return;
+    start = Buffer.from(last.region.endKey);
+  }
 }

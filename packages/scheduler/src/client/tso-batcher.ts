@@ -14,7 +14,7 @@
  */
 import { status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { schedulerpb } from "@regionkv/proto";
+import { composeTs, type schedulerpb } from "@regionkv/proto";
 import { retryBackoffMs } from "./channel-options.js";
 import type { Endpoint, Endpoints } from "./endpoints.js";
 import { fromServiceError, headerError, SchedulerRpcError, unreachableError } from "./scheduler-rpc-error.js";
@@ -23,7 +23,6 @@ import { UnaryCaller } from "./unary-caller.js";
 /** Most timestamps asked for in one request (the scheduler allows up to 2^18 - 1). */
 export const MAX_TSO_BATCH = 4096;
 
-const PHYSICAL_SHIFT = 18n;
 
 interface Waiter {
   resolve(ts: bigint): void;
@@ -147,7 +146,7 @@ export class TsoBatcher {
       const e = err ?? new SchedulerRpcError("INTERNAL", `Tso: scheduler ${stream.ep.address} answered ${resp.count} timestamps for a request of ${batch.length}; this is a scheduler bug`);
       for (const w of batch) this.settle(w, e);
     } else {
-      const last = (ts.physical << PHYSICAL_SHIFT) + ts.logical;
+      const last = composeTs(ts.physical, ts.logical);
       const n = batch.length;
       batch.forEach((w, i) => this.settle(w, last - BigInt(n - 1 - i)));
     }
