@@ -20,15 +20,28 @@ export interface AfterHook {
   after(fn: () => void | Promise<void>): void;
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released). */
+/**
+ * A free TCP port on 127.0.0.1 (bound and released), below the kernel's ephemeral range
+ * (32768–60999 on Linux): a port the kernel handed out (bind port 0) can be taken as the local
+ * port of an outgoing connection before the process under test binds it, which then fails with
+ * "address in use". A random port under 32768 is never used that way.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = FREE_PORT_MIN + Math.floor(Math.random() * (FREE_PORT_MAX - FREE_PORT_MIN));
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free loopback port found in ${FREE_PORT_MIN}–${FREE_PORT_MAX}`);
+}
+
+const FREE_PORT_MIN = 20_000;
+const FREE_PORT_MAX = 32_000;
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
 }
 
